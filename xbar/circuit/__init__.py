@@ -1,0 +1,15 @@
+"""The array: weight-to-conductance mapping, tiling, and the read (`mvm`).
+
+The ideal product ``I = Gᵀv`` per tile; line resistance and sneak paths arrive with
+the circuit solver.
+"""
+
+from ._crossbar import MAPPINGS as MAPPINGS
+from ._crossbar import READ_NOISE_MODES as READ_NOISE_MODES
+from ._crossbar import CrossbarArray as CrossbarArray
+from ._crossbar import CrossbarSpec as CrossbarSpec
+from ._crossbar import conductances as conductances
+from ._crossbar import effective_weights as effective_weights
+from ._crossbar import fabricate as fabricate
+from ._crossbar import mvm as mvm
+from ._crossbar import program as program

@@ -1,0 +1,378 @@
+"""The crossbar read path: spec, fabrication, programming and the matrix-vector product.
+
+Conventions (SI units throughout):
+
+* A weight matrix ``W`` of shape ``(rows, cols)`` maps inputs on the word lines
+  (``rows``) to outputs on the bit lines (``cols``); the ideal product is ``W.T @ x``.
+* The matrix is tiled over physical arrays of ``tile_rows × tile_cols`` cells. Each
+  row-tile has its own ADCs; the digitized partial sums are added digitally.
+* Mapping ``"differential"``: every weight uses two devices,
+  ``G⁺ = g_min + s·max(W, 0)`` and ``G⁻ = g_min + s·max(−W, 0)`` with
+  ``s = (g_max − g_min)/w_max``; the column outputs ``I⁺ − I⁻`` are subtracted before
+  the ADC. Mapping ``"reference"``: one device per weight,
+  ``G = (g_min + g_max)/2 + s·W`` with ``s = (g_max − g_min)/(2·w_max)``, and one
+  reference column per tile programmed to ``(g_min + g_max)/2`` whose current is
+  subtracted from every column of the tile before the ADC.
+* Inputs ``x`` in ``[0, x_max]`` (or ``[−x_max, x_max]`` with ``signed_inputs``) drive
+  the rows at ``v = (x/x_max)·v_read`` after the DAC. The output is converted back to
+  weight units, ``y = I·x_max/(s·v_read)``, so with every effect off ``mvm`` returns
+  ``W.T @ x``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from .._effects import Effects
+from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
+from ..devices._models import Device
+from ..periphery._quant import adc, check_bits, dac
+
+__all__ = [
+    "CrossbarSpec",
+    "CrossbarArray",
+    "fabricate",
+    "program",
+    "mvm",
+    "conductances",
+    "effective_weights",
+    "MAPPINGS",
+    "READ_NOISE_MODES",
+]
+
+MAPPINGS = ("differential", "reference")
+READ_NOISE_MODES = ("conductance", "output")
+
+
+def _check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value}")
+    return value
+
+
+@pytree_dataclass
+class CrossbarSpec:
+    """Everything needed to build a crossbar for one weight matrix.
+
+    **Arguments** (keyword only):
+
+    - `device`: a cell model, e.g. ``xbar.devices.load("rram_hfox")``.
+    - `rows`, `cols`: the weight matrix shape (inputs × outputs).
+    - `tile_rows`, `tile_cols`: the physical array size the matrix is tiled over
+      (default 128 × 128). Each row-tile has its own ADCs.
+    - `mapping`: ``"differential"`` (two devices per weight, default) or
+      ``"reference"`` (one device per weight plus a reference column per tile).
+    - `v_read`: read voltage at full-scale input [V]; default: the device card's.
+    - `x_max`: input full scale (inputs are in ``[0, x_max]``, default 1: spikes).
+    - `signed_inputs`: allow negative inputs (bipolar read voltages).
+    - `dac_bits`: input DAC resolution (default 8).
+    - `adc_bits`: ADC resolution per column per tile (default 8, at least 2).
+    - `adc_range`: ADC full scale as a fraction of the largest differential column
+      current a tile can carry (``tile_rows`` full-scale inputs on cells at the weight
+      extreme): ``I_fs = adc_range·tile_rows·s·w_max·v_read``. Default 1/8.
+    - `w_max`: the weight magnitude mapped to the full conductance window; default
+      ``None`` uses ``max|W|`` at programming time. Larger weights clip.
+    - `effects`: which non-idealities are on (`xbar.Effects`; all on by default).
+    - `read_noise`: ``"conductance"`` (default) draws one noisy conductance snapshot per
+      `mvm` call, shared by every vector in that call — the semantics of aihwkit's
+      inference noise, right for slow (1/f) noise, and cheap; ``"output"`` draws
+      independent per-read noise for every vector, exactly in distribution, as
+      Gaussian column-current noise of variance ``Σᵢ vᵢ²σᵢⱼ²`` (costs one more matmul
+      and a normal draw per output).
+    - `drift_compensation`: scale outputs by one global factor measured on the array
+      (aihwkit's `GlobalDriftCompensation`): ``α = mean|ΔG(0)| / mean|ΔG(t)|``.
+    """
+
+    device: Device
+    rows: int = static_field()
+    cols: int = static_field()
+    tile_rows: int = static_field(default=128)
+    tile_cols: int = static_field(default=128)
+    mapping: str = static_field(default="differential")
+    v_read: jax.Array | None = None
+    x_max: jax.Array = 1.0
+    signed_inputs: bool = static_field(default=False)
+    dac_bits: int = static_field(default=8)
+    adc_bits: int = static_field(default=8)
+    adc_range: jax.Array = 0.125
+    w_max: jax.Array | None = None
+    effects: Effects = static_field(default=Effects())
+    read_noise: str = static_field(default="conductance")
+    drift_compensation: bool = static_field(default=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, Device):
+            raise TypeError(
+                "CrossbarSpec.device: expected a cell model such as xbar.devices.load('rram_hfox'), "
+                f"got {type(self.device).__name__}"
+            )
+        for name in ("rows", "cols", "tile_rows", "tile_cols"):
+            _check_positive_int(getattr(self, name), f"CrossbarSpec.{name}")
+        if self.mapping not in MAPPINGS:
+            raise ValueError(f"CrossbarSpec.mapping: expected one of {MAPPINGS}, got {self.mapping!r}")
+        if self.read_noise not in READ_NOISE_MODES:
+            raise ValueError(
+                f"CrossbarSpec.read_noise: expected one of {READ_NOISE_MODES}, got {self.read_noise!r}"
+            )
+        if not isinstance(self.effects, Effects):
+            raise TypeError(f"CrossbarSpec.effects: expected xbar.Effects, got {type(self.effects).__name__}")
+        check_bits(self.dac_bits, "CrossbarSpec.dac_bits", minimum=2 if self.signed_inputs else 1)
+        check_bits(self.adc_bits, "CrossbarSpec.adc_bits", minimum=2)
+        for name in ("v_read", "x_max", "adc_range", "w_max"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = as_float_leaf(value, f"CrossbarSpec.{name}")
+            object.__setattr__(self, name, value)
+            if is_concrete(value) and not bool(jnp.all(value > 0)):
+                raise ValueError(f"CrossbarSpec.{name}: expected a positive value, got {value}")
+
+    # --------------------------------------------------------------- geometry
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """Cells used per tile: the physical tile, or the whole matrix if smaller."""
+        return min(self.tile_rows, self.rows), min(self.tile_cols, self.cols)
+
+    @property
+    def tile_grid(self) -> tuple[int, int]:
+        """Number of tiles along rows and columns."""
+        tr, tc = self.tile_shape
+        return math.ceil(self.rows / tr), math.ceil(self.cols / tc)
+
+    @property
+    def read_voltage(self):
+        return self.device.v_read if self.v_read is None else self.v_read
+
+    @property
+    def planes(self) -> tuple[str, ...]:
+        return ("pos", "neg") if self.mapping == "differential" else ("main", "ref")
+
+    def plane_shape(self, plane: str) -> tuple[int, int, int]:
+        """Cell-array shape of a plane: (row tiles, tile rows, padded columns)."""
+        tr, tc = self.tile_shape
+        n_r, n_c = self.tile_grid
+        if plane == "ref":
+            return (n_r, tr, n_c)
+        return (n_r, tr, n_c * tc)
+
+    @property
+    def window_per_weight(self):
+        """Conductance swing that spans one weight range ``w_max`` [S]."""
+        dg = self.device.g_max - self.device.g_min
+        return dg if self.mapping == "differential" else dg / 2.0
+
+
+@pytree_dataclass
+class CrossbarArray:
+    """A fabricated (and, after `program`, programmed) crossbar.
+
+    Fields: `spec`; `fab` (per plane, the draws fixed at fabrication); `state` (per
+    plane, the programmed device state, ``None`` before programming); `scale` (``s``,
+    siemens per weight unit); `ref_level` (mean ``|ΔG|`` right after programming, the
+    drift-compensation reference).
+    """
+
+    spec: CrossbarSpec
+    fab: dict
+    state: dict | None = None
+    scale: jax.Array | None = None
+    ref_level: jax.Array | None = None
+
+    @property
+    def programmed(self) -> bool:
+        return self.state is not None
+
+
+def fabricate(spec: CrossbarSpec, *, key) -> CrossbarArray:
+    """Make a chip: sample device-to-device variation and stuck cells once.
+
+    Same key, same chip. Fabrication always samples; `spec.effects` decides later
+    whether the draws are used.
+    """
+    if not isinstance(spec, CrossbarSpec):
+        raise TypeError(f"spec: expected xbar.CrossbarSpec, got {type(spec).__name__}")
+    keys = jax.random.split(key, len(spec.planes))
+    fab = {p: spec.device.fabricate(spec.plane_shape(p), key=k) for p, k in zip(spec.planes, keys)}
+    return CrossbarArray(spec=spec, fab=fab)
+
+
+def _to_tiles(spec: CrossbarSpec, w):
+    """(rows, cols) -> (row tiles, tile rows, padded cols), zero padded."""
+    tr, tc = spec.tile_shape
+    n_r, n_c = spec.tile_grid
+    w = jnp.pad(w, ((0, n_r * tr - spec.rows), (0, n_c * tc - spec.cols)))
+    return w.reshape(n_r, tr, n_c * tc)
+
+
+def _from_tiles(spec: CrossbarSpec, w_tiles):
+    n_r, tr, cp = w_tiles.shape
+    return w_tiles.reshape(n_r * tr, cp)[: spec.rows, : spec.cols]
+
+
+def _check_array(array, name: str = "array", need_programmed: bool = True) -> CrossbarSpec:
+    if not isinstance(array, CrossbarArray):
+        raise TypeError(f"{name}: expected an xbar.CrossbarArray (from xbar.fabricate), got {type(array).__name__}")
+    if need_programmed and not array.programmed:
+        raise ValueError(f"{name}: expected a programmed array; call xbar.program(array, weights, key=...) first")
+    return array.spec
+
+
+def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
+    """Write a weight matrix ``(rows, cols)`` into a fabricated array.
+
+    Maps weights to target conductances (see the module docstring), then applies the
+    device's programming model: window clipping (d2d), programming error, finite
+    levels. Differentiable with respect to `weights` (noise is reparameterized;
+    window clipping passes zero gradient where it clips).
+    """
+    spec = _check_array(array, need_programmed=False)
+    weights = jnp.asarray(weights)
+    if weights.shape != (spec.rows, spec.cols):
+        raise ValueError(
+            f"weights: expected shape (rows, cols) = ({spec.rows}, {spec.cols}) from the spec, got {weights.shape}"
+        )
+    if not jnp.issubdtype(weights.dtype, jnp.floating):
+        raise TypeError(f"weights: expected a floating-point array, got dtype {weights.dtype}")
+    dev, eff = spec.device, spec.effects
+    if spec.w_max is None:
+        w_max = jnp.maximum(jnp.max(jnp.abs(weights)), jnp.finfo(weights.dtype).tiny)
+    else:
+        w_max = spec.w_max
+    scale = spec.window_per_weight / w_max
+    w_t = _to_tiles(spec, weights)
+    if spec.mapping == "differential":
+        targets = {
+            "pos": dev.g_min + scale * jnp.maximum(w_t, 0.0),
+            "neg": dev.g_min + scale * jnp.maximum(-w_t, 0.0),
+        }
+    else:
+        g_mid = 0.5 * (dev.g_min + dev.g_max)
+        targets = {
+            "main": g_mid + scale * w_t,
+            "ref": jnp.broadcast_to(g_mid, spec.plane_shape("ref")),
+        }
+    keys = jax.random.split(key, len(spec.planes))
+    state = {
+        p: dev.program(array.fab[p], targets[p], key=k, effects=eff) for p, k in zip(spec.planes, keys)
+    }
+    programmed = CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale)
+    delta_g0 = _delta_g(spec, conductances(programmed, t=0.0))
+    ref_level = jnp.mean(jnp.abs(delta_g0))
+    return CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale, ref_level=ref_level)
+
+
+def conductances(array: CrossbarArray, *, t=0.0) -> dict:
+    """Mean conductance of every plane at time `t` [s] after programming (no read noise).
+
+    Planes have shape (row tiles, tile rows, padded cols); the ``"ref"`` plane of the
+    reference mapping has one column per column-tile.
+    """
+    spec = _check_array(array)
+    return {
+        p: spec.device.conductance(array.fab[p], array.state[p], t, effects=spec.effects) for p in spec.planes
+    }
+
+
+def _delta_g(spec: CrossbarSpec, g: dict):
+    """Signed conductance per weight position: G⁺ − G⁻, or G − G_ref of its tile."""
+    if spec.mapping == "differential":
+        return g["pos"] - g["neg"]
+    _, tc = spec.tile_shape
+    return g["main"] - jnp.repeat(g["ref"], tc, axis=-1)
+
+
+def _sum_var(spec: CrossbarSpec, var: dict):
+    if spec.mapping == "differential":
+        return var["pos"] + var["neg"]
+    _, tc = spec.tile_shape
+    return var["main"] + jnp.repeat(var["ref"], tc, axis=-1)
+
+
+def effective_weights(array: CrossbarArray, *, t=0.0):
+    """The weight matrix ``(rows, cols)`` the array realizes at time `t`, without read
+    noise, DAC/ADC or drift compensation: ``ΔG/s``."""
+    spec = _check_array(array)
+    return _from_tiles(spec, _delta_g(spec, conductances(array, t=t)) / array.scale)
+
+
+def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
+    """Read the array: the analog product ``W.T @ x`` with every enabled effect.
+
+    **Arguments:**
+
+    - `array`: a programmed `CrossbarArray`.
+    - `x`: inputs of shape ``(..., rows)`` in ``[0, x_max]`` (any leading batch shape).
+    - `key`: PRNG key for read noise (required when read noise is on).
+    - `t`: time since programming [s] (drift, relaxation, retention).
+
+    **Returns:** outputs of shape ``(..., cols)`` in weight units.
+    """
+    spec = _check_array(array)
+    x = jnp.asarray(x)
+    if x.ndim < 1 or x.shape[-1] != spec.rows:
+        raise ValueError(f"x: expected shape (..., rows) with rows = {spec.rows}, got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    eff, dev = spec.effects, spec.device
+    noisy = eff.read_noise
+    if noisy and key is None:
+        raise ValueError(
+            "key: expected a PRNG key because read noise is on (spec.effects.read_noise); got None. "
+            "Pass key=jax.random.key(...) or turn read noise off with Effects(read_noise=False)."
+        )
+    batch_shape = x.shape[:-1]
+    n = math.prod(batch_shape)
+    x2 = x.reshape(n, spec.rows)
+
+    # DAC: normalized drive levels, then row voltages
+    if eff.dac:
+        u = dac(x2, bits=spec.dac_bits, x_max=spec.x_max, signed=spec.signed_inputs)
+    else:
+        u = x2 / spec.x_max
+    v_read = spec.read_voltage
+    tr, _ = spec.tile_shape
+    n_r, _ = spec.tile_grid
+    v = jnp.pad(u * v_read, ((0, 0), (0, n_r * tr - spec.rows)))
+
+    g = conductances(array, t=t)
+    delta_g_mean = _delta_g(spec, g)
+    out_var = None
+    if noisy:
+        k_g, k_out = jax.random.split(key)
+        stds = {p: dev.read_std(array.fab[p], array.state[p], g[p], t, effects=eff) for p in spec.planes}
+        if spec.read_noise == "conductance":
+            ks = jax.random.split(k_g, len(spec.planes))
+            g = {p: g[p] + stds[p] * jax.random.normal(kp, g[p].shape) for p, kp in zip(spec.planes, ks)}
+            delta_g = _delta_g(spec, g)
+        else:
+            delta_g = delta_g_mean
+            out_var = _sum_var(spec, {p: s**2 for p, s in stds.items()})
+    else:
+        delta_g = delta_g_mean
+
+    cp = delta_g.shape[-1]
+    if eff.adc:
+        # per row-tile column currents, digitized separately, summed digitally
+        v_t = v.reshape(n, n_r, tr).transpose(1, 0, 2)
+        cur = jnp.einsum("rnk,rkc->rnc", v_t, delta_g)
+        if out_var is not None:
+            std = jnp.sqrt(jnp.einsum("rnk,rkc->rnc", v_t**2, out_var))
+            cur = cur + std * jax.random.normal(k_out, cur.shape)
+        full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight * v_read
+        cur = adc(cur, bits=spec.adc_bits, full_scale=full_scale).sum(axis=0)
+    else:
+        cur = v @ delta_g.reshape(n_r * tr, cp)
+        if out_var is not None:
+            std = jnp.sqrt((v**2) @ out_var.reshape(n_r * tr, cp))
+            cur = cur + std * jax.random.normal(k_out, cur.shape)
+
+    y = cur * (spec.x_max / (array.scale * v_read))
+    if spec.drift_compensation and eff.drift:
+        alpha = array.ref_level / jnp.maximum(jnp.mean(jnp.abs(delta_g_mean)), jnp.finfo(y.dtype).tiny)
+        y = y * alpha
+    return y[:, : spec.cols].reshape(batch_shape + (spec.cols,))
