@@ -1,0 +1,119 @@
+"""The `xbar` command line.
+
+    xbar demo [--epochs N] [--chips N] [--json PATH] [--plot PATH] [--quick]
+    xbar devices list
+    xbar devices show NAME_OR_PATH
+
+Bad input exits with code 2 and a one-line reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line on stderr with exit code 2."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="xbar", description="Spiking neural networks on simulated memristive crossbars.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser(
+        "demo",
+        help="train a small SNN on the embedded digits with RRAM in the loop; evaluate on every device family",
+        description=(
+            "Train a 64-128-10 LIF SNN on the embedded UCI digits with rram_hfox crossbars in the loop "
+            "(64x64 tiles, 8-bit DAC, 6-bit ADC, all device effects), and the same network ideally; evaluate "
+            "both on freshly fabricated RRAM, PCM (1 s and 1 day after programming), STT-MRAM and "
+            "floating-gate chips. Prints a table and saves a plot."
+        ),
+    )
+    d.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20)")
+    d.add_argument("--chips", type=_positive_int, default=5,
+                   help="fabricated chips per device for evaluation (default 5)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    d.add_argument("--json", metavar="PATH", default=None, help="write the figures as JSON to PATH")
+    d.add_argument("--plot", metavar="PATH", default="xbar_demo.png",
+                   help="save the figure to PATH (PNG or PDF; default xbar_demo.png; 'none' to skip)")
+    d.add_argument("--quick", action="store_true", help="2 epochs, 2 chips: a smoke test, not a result")
+    d.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    dv = sub.add_parser("devices", help="list or show device cards",
+                        description="Device technology cards: parameters with units and sources.")
+    dsub = dv.add_subparsers(dest="devices_command", metavar="ACTION", parser_class=_Parser)
+    dsub.add_parser("list", help="names of the built-in cards")
+    show = dsub.add_parser("show", help="print a card: every value with its unit, SI value, tag and source")
+    show.add_argument("name", help="a built-in card name (see 'xbar devices list') or a path to a .toml card")
+    return p
+
+
+def _cmd_demo(args) -> int:
+    from ._demo import DemoConfig, demo_figure, format_table, run_demo
+    from ._io import save_figure_atomic, write_json_atomic
+
+    cfg = DemoConfig(epochs=2 if args.quick else args.epochs, chips=2 if args.quick else args.chips, seed=args.seed)
+    result = run_demo(cfg, progress=not args.no_progress)
+    print()
+    print(format_table(result))
+    print(f"(total {result['seconds']:.0f} s; HIL training {result['train']['seconds']:.0f} s)")
+    if args.json:
+        path = write_json_atomic(args.json, result)
+        print(f"wrote {path}")
+    if args.plot and args.plot.lower() != "none":
+        fig = demo_figure(result)
+        path = save_figure_atomic(fig, args.plot, dpi=120)
+        print(f"saved {path}")
+    return 0
+
+
+def _cmd_devices(args, parser) -> int:
+    from .devices import CardError, available, format_card, load_card
+
+    if args.devices_command == "list":
+        for name in available():
+            card = load_card(name)
+            print(f"{name:<14} {card.family:<5} {card.title}")
+        return 0
+    if args.devices_command == "show":
+        try:
+            card = load_card(args.name)
+        except CardError as err:
+            print(f"xbar devices show: error: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
+        print(format_card(card))
+        return 0
+    parser.exit(2, "xbar devices: error: expected an action: list or show\n")
+    return 2
+
+
+def main(argv=None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _cmd_demo(args)
+    if args.command == "devices":
+        return _cmd_devices(args, parser)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

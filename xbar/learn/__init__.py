@@ -1,0 +1,14 @@
+"""Learning: surrogate-gradient training with the hardware in the loop, and evaluation
+of trained weights on ideal and programmed hardware."""
+
+from ._train import ENCODERS as ENCODERS
+from ._train import LOSSES as LOSSES
+from ._train import TrainConfig as TrainConfig
+from ._train import ce_count_loss as ce_count_loss
+from ._train import ce_rate_loss as ce_rate_loss
+from ._train import encode as encode
+from ._train import evaluate as evaluate
+from ._train import hardware_forward as hardware_forward
+from ._train import init_weights as init_weights
+from ._train import predict as predict
+from ._train import train as train

@@ -1,0 +1,304 @@
+"""Surrogate-gradient training (BPTT) with the crossbar read path in the loop, and
+evaluation of trained weights on ideal and programmed hardware.
+
+Hardware in the loop: every training step programs the current weights into the
+layer arrays (fresh write noise), reads them through the DAC, the devices, read noise
+and the per-tile ADCs, and back-propagates through all of it — noise is
+reparameterized, rounding passes by straight-through estimators, clipping passes zero
+gradient where it clips. With ``resample_chips=True`` each step also fabricates fresh
+chips (device-to-device variation and stuck cells), so the weights cannot overfit one
+chip's defects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..circuit._crossbar import CrossbarSpec, fabricate, program
+from ..snn._encoders import latency, rate
+from ..snn._layers import Network
+
+__all__ = [
+    "TrainConfig",
+    "init_weights",
+    "encode",
+    "ce_count_loss",
+    "ce_rate_loss",
+    "predict",
+    "train",
+    "evaluate",
+    "hardware_forward",
+    "ENCODERS",
+    "LOSSES",
+]
+
+ENCODERS = ("rate", "latency", "direct")
+LOSSES = ("ce_count", "ce_rate")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Training hyper-parameters.
+
+    - `num_steps`: time steps per sample (T).
+    - `encoder`: ``"rate"`` (Bernoulli), ``"latency"`` (linear time-to-first-spike) or
+      ``"direct"`` (the intensity itself as a constant input every step; needs a DAC).
+    - `loss`: ``"ce_count"`` (cross entropy of output spike counts ×
+      `logit_scale`) or ``"ce_rate"`` (mean over time of the per-step cross entropy of
+      output spikes, snnTorch's ``ce_rate_loss``).
+    - `epochs`, `batch_size`, `lr` (Adam), `seed` (data order).
+    - `resample_chips`: fabricate fresh chips at every step (hardware training only).
+    - `t`: time since programming seen during training [s].
+    """
+
+    num_steps: int = 25
+    encoder: str = "rate"
+    loss: str = "ce_count"
+    logit_scale: float = 0.5
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    seed: int = 0
+    resample_chips: bool = False
+    t: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"TrainConfig.encoder: expected one of {ENCODERS}, got {self.encoder!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"TrainConfig.loss: expected one of {LOSSES}, got {self.loss!r}")
+        for name in ("num_steps", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name}: expected a positive int, got {v!r}")
+        if not (self.lr > 0):
+            raise ValueError(f"TrainConfig.lr: expected a positive learning rate, got {self.lr!r}")
+
+
+def init_weights(sizes: Sequence[int], *, key, gain: float = 1.0) -> list:
+    """Uniform ``±gain/sqrt(fan_in)`` weights ``(n_in, n_out)`` for each layer."""
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"sizes: expected at least two positive ints (n_in, ..., n_out), got {sizes!r}")
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [
+        jax.random.uniform(k, (a, b), minval=-gain / math.sqrt(a), maxval=gain / math.sqrt(a))
+        for k, a, b in zip(keys, sizes[:-1], sizes[1:])
+    ]
+
+
+def encode(x, num_steps: int, *, encoder: str, key=None):
+    """Encode intensities ``(..., n)`` in [0, 1] into inputs ``(T, ..., n)``."""
+    if encoder == "rate":
+        return rate(x, num_steps, key=key)
+    if encoder == "latency":
+        return latency(x, num_steps)
+    if encoder == "direct":
+        return jnp.broadcast_to(jnp.asarray(x), (num_steps,) + jnp.shape(x))
+    raise ValueError(f"encoder: expected one of {ENCODERS}, got {encoder!r}")
+
+
+def ce_count_loss(out_spikes, labels, *, logit_scale=1.0):
+    """Cross entropy of the output spike counts (``logit_scale × count`` as logits)."""
+    counts = out_spikes.sum(axis=0)
+    return optax.softmax_cross_entropy_with_integer_labels(logit_scale * counts, labels).mean()
+
+
+def ce_rate_loss(out_spikes, labels):
+    """Mean over time of the cross entropy of each step's output spikes (snnTorch)."""
+    t = out_spikes.shape[0]
+    lab = jnp.broadcast_to(labels, (t,) + labels.shape)
+    return optax.softmax_cross_entropy_with_integer_labels(out_spikes, lab).mean()
+
+
+def predict(out):
+    """Class per sample: most output spikes; ties broken by the summed output membrane."""
+    counts = out.spikes[-1].sum(axis=0)
+    mem = out.membranes[-1].mean(axis=0)
+    return jnp.argmax(counts + 1e-3 * jnp.tanh(mem), axis=-1)
+
+
+def _check_specs(specs, weights):
+    if specs is None:
+        return None
+    specs = tuple(specs)
+    if len(specs) != len(weights):
+        raise ValueError(f"specs: expected one CrossbarSpec per layer ({len(weights)}), got {len(specs)}")
+    for i, (s, w) in enumerate(zip(specs, weights)):
+        if not isinstance(s, CrossbarSpec):
+            raise TypeError(f"specs[{i}]: expected xbar.CrossbarSpec, got {type(s).__name__}")
+        if (s.rows, s.cols) != tuple(w.shape):
+            raise ValueError(f"specs[{i}]: expected rows, cols = {tuple(w.shape)} to match the weights, got {(s.rows, s.cols)}")
+    return specs
+
+
+def _fabricate_all(specs, key):
+    keys = jax.random.split(key, len(specs))
+    return tuple(fabricate(s, key=k) for s, k in zip(specs, keys))
+
+
+def hardware_forward(net: Network, weights, chips, x_seq, *, key, t=0.0):
+    """Program `weights` into `chips` (fresh write noise) and run `net` on them."""
+    k_prog, k_read = jax.random.split(key)
+    keys = jax.random.split(k_prog, len(chips))
+    arrays = tuple(program(c, w, key=k) for c, w, k in zip(chips, weights, keys))
+    return net.run(arrays, x_seq, key=k_read, t=t)
+
+
+def _make_loss(net, cfg: TrainConfig, hardware: bool):
+    def loss_fn(weights, chips, xb, yb, key):
+        k_enc, k_hw = jax.random.split(key)
+        x_seq = encode(xb, cfg.num_steps, encoder=cfg.encoder, key=k_enc)
+        if hardware:
+            out = hardware_forward(net, weights, chips, x_seq, key=k_hw, t=cfg.t)
+        else:
+            out = net.run(weights, x_seq)
+        if cfg.loss == "ce_count":
+            loss = ce_count_loss(out.spikes[-1], yb, logit_scale=cfg.logit_scale)
+        else:
+            loss = ce_rate_loss(out.spikes[-1], yb)
+        acc = jnp.mean(predict(out) == yb)
+        return loss, acc
+
+    return loss_fn
+
+
+def train(
+    net: Network,
+    weights,
+    x_train,
+    y_train,
+    *,
+    key,
+    config: TrainConfig = TrainConfig(),
+    specs=None,
+    progress: bool = True,
+    desc: str = "train",
+):
+    """Train `weights` (one ``(n_in, n_out)`` matrix per layer) with Adam and BPTT.
+
+    With `specs` (one `CrossbarSpec` per layer) the forward pass runs through the
+    crossbar read path (hardware in the loop); without, through ideal matrices.
+    Returns ``(weights, history)`` where history has per-epoch mean loss and accuracy.
+    """
+    weights = [jnp.asarray(w) for w in weights]
+    specs = _check_specs(specs, weights)
+    x_train = np.asarray(x_train, dtype=np.float32)
+    y_train = np.asarray(y_train, dtype=np.int32)
+    if x_train.ndim != 2 or x_train.shape[1] != weights[0].shape[0]:
+        raise ValueError(f"x_train: expected shape (n, {weights[0].shape[0]}), got {x_train.shape}")
+    if y_train.shape != (x_train.shape[0],):
+        raise ValueError(f"y_train: expected shape ({x_train.shape[0]},), got {y_train.shape}")
+    hardware = specs is not None
+    opt = optax.adam(config.lr)
+    opt_state = opt.init(weights)
+    loss_fn = _make_loss(net, config, hardware)
+
+    @jax.jit
+    def step(weights, opt_state, chips, xb, yb, key):
+        k_chip, k_loss = jax.random.split(key)
+        if hardware and config.resample_chips:
+            chips = _fabricate_all(specs, k_chip)
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights, chips, xb, yb, k_loss)
+        updates, opt_state = opt.update(grads, opt_state, weights)
+        return optax.apply_updates(weights, updates), opt_state, loss, acc
+
+    key, k_chips = jax.random.split(key)
+    chips = _fabricate_all(specs, k_chips) if hardware else None
+    n = x_train.shape[0]
+    bs = min(config.batch_size, n)
+    n_batches = n // bs
+    rng = np.random.default_rng(config.seed)
+    history = {"loss": [], "acc": []}
+    bar = _progress(config.epochs * n_batches, desc, progress)
+    for _epoch in range(config.epochs):
+        order = rng.permutation(n)
+        losses, accs = [], []
+        for b in range(n_batches):
+            idx = order[b * bs : (b + 1) * bs]
+            key, k = jax.random.split(key)
+            weights, opt_state, loss, acc = step(weights, opt_state, chips, x_train[idx], y_train[idx], k)
+            losses.append(loss)
+            accs.append(acc)
+            bar.update(1)
+        history["loss"].append(float(jnp.mean(jnp.stack(losses))))
+        history["acc"].append(float(jnp.mean(jnp.stack(accs))))
+        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.3f}")
+    bar.close()
+    return weights, history
+
+
+def evaluate(
+    net: Network,
+    weights,
+    x,
+    y,
+    *,
+    key,
+    specs=None,
+    chips: int = 1,
+    t=0.0,
+    num_steps: int = 25,
+    encoder: str = "rate",
+    batch_size: int = 512,
+):
+    """Test accuracy of `weights`, ideal or programmed on `chips` fabricated chips.
+
+    With `specs`, each chip is fabricated and programmed once (its own keys), then read
+    at time `t` seconds after programming. Returns an array of accuracies, one per chip
+    (shape ``(chips,)``; ``(1,)`` when ideal).
+    """
+    weights = [jnp.asarray(w) for w in weights]
+    specs = _check_specs(specs, weights)
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int32)
+    n = x.shape[0]
+    if specs is None:
+        chips = 1
+    if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
+        raise ValueError(f"chips: expected a positive int, got {chips!r}")
+
+    @jax.jit
+    def correct_counts(chip_keys, xb, yb, valid, k_data):
+        def one_chip(k_chip):
+            k_fab, k_prog, k_read = jax.random.split(k_chip, 3)
+            x_seq = encode(xb, num_steps, encoder=encoder, key=k_data)
+            if specs is None:
+                out = net.run(weights, x_seq)
+            else:
+                hw = _fabricate_all(specs, k_fab)
+                keys = jax.random.split(k_prog, len(hw))
+                arrays = tuple(program(c, w, key=kk) for c, w, kk in zip(hw, weights, keys))
+                out = net.run(arrays, x_seq, key=k_read, t=t)
+            return jnp.sum((predict(out) == yb) & valid)
+
+        return jax.lax.map(one_chip, chip_keys)
+
+    chip_keys = jax.random.split(key, chips + 1)
+    k_data, chip_keys = chip_keys[0], chip_keys[1:]
+    bs = min(batch_size, n)
+    total = jnp.zeros((chips,), jnp.int32)
+    for start in range(0, n, bs):
+        xb = x[start : start + bs]
+        yb = y[start : start + bs]
+        m = xb.shape[0]
+        valid = np.arange(bs) < m
+        if m < bs:  # pad to a fixed shape: one compiled function for every batch
+            xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
+            yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
+        k_data, k = jax.random.split(k_data)
+        total = total + correct_counts(chip_keys, xb, yb, valid, k)
+    return np.asarray(total) / n
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)

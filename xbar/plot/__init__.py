@@ -1,0 +1,5 @@
+"""Figures (matplotlib). Nothing in the library imports this package."""
+
+from ._plots import plot_conductance_histogram as plot_conductance_histogram
+from ._plots import plot_demo_accuracy as plot_demo_accuracy
+from ._plots import plot_training as plot_training
