@@ -26,10 +26,12 @@ import math
 import jax
 import jax.numpy as jnp
 
+from .. import _random as _rnd
+
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ..devices._models import Device
-from ..periphery._quant import adc, check_bits, dac
+from ..periphery._quant import STE_NAMES, adc, check_bits, dac
 
 __all__ = [
     "CrossbarSpec",
@@ -67,14 +69,21 @@ class CrossbarSpec:
       (default 128 × 128). Each row-tile has its own ADCs.
     - `mapping`: ``"differential"`` (two devices per weight, default) or
       ``"reference"`` (one device per weight plus a reference column per tile).
-    - `v_read`: read voltage at full-scale input [V]; default: the device card's.
+    - `v_read`: read voltage at full-scale input [V]; default: the device card's. The
+      linear read's outputs do not depend on it (currents scale with it, and so do the
+      ADC's full scale); it sets the physical currents (`column_currents`).
     - `x_max`: input full scale (inputs are in ``[0, x_max]``, default 1: spikes).
     - `signed_inputs`: allow negative inputs (bipolar read voltages).
-    - `dac_bits`: input DAC resolution (default 8).
+    - `dac_bits`: input DAC resolution (default 8), or ``None`` for binary row drivers:
+      inputs are applied as given (spikes), with no quantization — what an SNN
+      crossbar driven by spikes has.
     - `adc_bits`: ADC resolution per column per tile (default 8, at least 2).
     - `adc_range`: ADC full scale as a fraction of the largest differential column
       current a tile can carry (``tile_rows`` full-scale inputs on cells at the weight
       extreme): ``I_fs = adc_range·tile_rows·s·w_max·v_read``. Default 1/8.
+    - `adc_ste`: the straight-through estimator of the ADC, ``"clipped"`` (derivative 1
+      inside the range, 0 where it saturates; default) or ``"identity"`` (1 everywhere;
+      faster backward pass, blind to saturation).
     - `w_max`: the weight magnitude mapped to the full conductance window; default
       ``None`` uses ``max|W|`` at programming time. Larger weights clip.
     - `effects`: which non-idealities are on (`xbar.Effects`; all on by default).
@@ -97,9 +106,10 @@ class CrossbarSpec:
     v_read: jax.Array | None = None
     x_max: jax.Array = 1.0
     signed_inputs: bool = static_field(default=False)
-    dac_bits: int = static_field(default=8)
+    dac_bits: int | None = static_field(default=8)
     adc_bits: int = static_field(default=8)
     adc_range: jax.Array = 0.125
+    adc_ste: str = static_field(default="clipped")
     w_max: jax.Array | None = None
     effects: Effects = static_field(default=Effects())
     read_noise: str = static_field(default="conductance")
@@ -121,8 +131,11 @@ class CrossbarSpec:
             )
         if not isinstance(self.effects, Effects):
             raise TypeError(f"CrossbarSpec.effects: expected xbar.Effects, got {type(self.effects).__name__}")
-        check_bits(self.dac_bits, "CrossbarSpec.dac_bits", minimum=2 if self.signed_inputs else 1)
+        if self.dac_bits is not None:
+            check_bits(self.dac_bits, "CrossbarSpec.dac_bits", minimum=2 if self.signed_inputs else 1)
         check_bits(self.adc_bits, "CrossbarSpec.adc_bits", minimum=2)
+        if self.adc_ste not in STE_NAMES:
+            raise ValueError(f"CrossbarSpec.adc_ste: expected one of {STE_NAMES}, got {self.adc_ste!r}")
         for name in ("v_read", "x_max", "adc_range", "w_max"):
             value = getattr(self, name)
             if value is None:
@@ -228,7 +241,8 @@ def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
     Maps weights to target conductances (see the module docstring), then applies the
     device's programming model: window clipping (d2d), programming error, finite
     levels. Differentiable with respect to `weights` (noise is reparameterized;
-    window clipping passes zero gradient where it clips).
+    window clipping passes zero gradient where it clips; the mapping scale ``s`` is a
+    calibration constant, not differentiated).
     """
     spec = _check_array(array, need_programmed=False)
     weights = jnp.asarray(weights)
@@ -243,7 +257,9 @@ def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
         w_max = jnp.maximum(jnp.max(jnp.abs(weights)), jnp.finfo(weights.dtype).tiny)
     else:
         w_max = spec.w_max
-    scale = spec.window_per_weight / w_max
+    # The mapping scale is a calibration constant of the programmed array: gradients
+    # treat it as fixed (exact for the ideal read, where it cancels).
+    scale = jax.lax.stop_gradient(spec.window_per_weight / w_max)
     w_t = _to_tiles(spec, weights)
     if spec.mapping == "differential":
         targets = {
@@ -260,10 +276,20 @@ def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
     state = {
         p: dev.program(array.fab[p], targets[p], key=k, effects=eff) for p, k in zip(spec.planes, keys)
     }
+    # materialize the programmed state once: otherwise XLA fuses (and recomputes) the
+    # random draws inside every consumer (reads, reductions, the backward pass)
+    state = jax.lax.optimization_barrier(state)
     programmed = CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale)
+    if not _compensates(spec):
+        return programmed
+    # the drift-compensation reference is a measured calibration constant: no gradient
     delta_g0 = _delta_g(spec, conductances(programmed, t=0.0))
-    ref_level = jnp.mean(jnp.abs(delta_g0))
+    ref_level = jax.lax.stop_gradient(jnp.mean(jnp.abs(delta_g0)))
     return CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale, ref_level=ref_level)
+
+
+def _compensates(spec: CrossbarSpec) -> bool:
+    return spec.drift_compensation and spec.effects.drift
 
 
 def conductances(array: CrossbarArray, *, t=0.0) -> dict:
@@ -329,15 +355,21 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
     n = math.prod(batch_shape)
     x2 = x.reshape(n, spec.rows)
 
-    # DAC: normalized drive levels, then row voltages
-    if eff.dac:
-        u = dac(x2, bits=spec.dac_bits, x_max=spec.x_max, signed=spec.signed_inputs)
+    # DAC: normalized drive levels u (row voltage v = u·v_read). Linear factors
+    # (v_read, 1/x_max) are applied to the outputs, not to every input.
+    if eff.dac and spec.dac_bits is not None:
+        # applied per tile slice below, so XLA fuses it into each slice (no full-size copy)
+        def drive(xs):
+            return dac(xs, bits=spec.dac_bits, x_max=spec.x_max, signed=spec.signed_inputs)
+
+        in_scale = 1.0
     else:
-        u = x2 / spec.x_max
-    v_read = spec.read_voltage
+        def drive(xs):
+            return xs
+
+        in_scale = 1.0 / spec.x_max
     tr, _ = spec.tile_shape
     n_r, _ = spec.tile_grid
-    v = jnp.pad(u * v_read, ((0, 0), (0, n_r * tr - spec.rows)))
 
     g = conductances(array, t=t)
     delta_g_mean = _delta_g(spec, g)
@@ -347,7 +379,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         stds = {p: dev.read_std(array.fab[p], array.state[p], g[p], t, effects=eff) for p in spec.planes}
         if spec.read_noise == "conductance":
             ks = jax.random.split(k_g, len(spec.planes))
-            g = {p: g[p] + stds[p] * jax.random.normal(kp, g[p].shape) for p, kp in zip(spec.planes, ks)}
+            g = {p: g[p] + stds[p] * _rnd.normal(kp, g[p].shape, g[p].dtype) for p, kp in zip(spec.planes, ks)}
             delta_g = _delta_g(spec, g)
         else:
             delta_g = delta_g_mean
@@ -357,22 +389,31 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
 
     cp = delta_g.shape[-1]
     if eff.adc:
-        # per row-tile column currents, digitized separately, summed digitally
-        v_t = v.reshape(n, n_r, tr).transpose(1, 0, 2)
-        cur = jnp.einsum("rnk,rkc->rnc", v_t, delta_g)
-        if out_var is not None:
-            std = jnp.sqrt(jnp.einsum("rnk,rkc->rnc", v_t**2, out_var))
-            cur = cur + std * jax.random.normal(k_out, cur.shape)
-        full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight * v_read
-        cur = adc(cur, bits=spec.adc_bits, full_scale=full_scale).sum(axis=0)
+        # per row-tile column currents, digitized separately, summed digitally. An
+        # unrolled loop over row tiles: one plain matmul each (XLA's batched dot is
+        # several times slower on CPU).
+        # currents in units of v_read: I = v_read·(u @ ΔG); the ADC full scale likewise
+        full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight / in_scale
+        cur = None
+        for r in range(n_r):
+            used = min(tr, spec.rows - r * tr)  # rows of this tile that carry inputs
+            u_r = drive(x2[:, r * tr : r * tr + used])
+            c_r = u_r @ delta_g[r, :used]
+            if out_var is not None:
+                std = jnp.sqrt((u_r**2) @ out_var[r, :used])
+                c_r = c_r + std * _rnd.normal(jax.random.fold_in(k_out, r), c_r.shape, c_r.dtype)
+            c_r = adc(c_r, bits=spec.adc_bits, full_scale=full_scale, ste=spec.adc_ste)
+            cur = c_r if cur is None else cur + c_r
     else:
-        cur = v @ delta_g.reshape(n_r * tr, cp)
+        u = drive(x2)
+        cur = u @ delta_g.reshape(n_r * tr, cp)[: spec.rows]
         if out_var is not None:
-            std = jnp.sqrt((v**2) @ out_var.reshape(n_r * tr, cp))
-            cur = cur + std * jax.random.normal(k_out, cur.shape)
+            std = jnp.sqrt((u**2) @ out_var.reshape(n_r * tr, cp)[: spec.rows])
+            cur = cur + std * _rnd.normal(k_out, cur.shape, cur.dtype)
 
-    y = cur * (spec.x_max / (array.scale * v_read))
-    if spec.drift_compensation and eff.drift:
-        alpha = array.ref_level / jnp.maximum(jnp.mean(jnp.abs(delta_g_mean)), jnp.finfo(y.dtype).tiny)
-        y = y * alpha
+    # back to weight units: I/v_read = u·ΔG, and ΔG = s·W
+    y = cur * (in_scale * spec.x_max / array.scale)
+    if _compensates(spec):
+        level = jnp.maximum(jnp.mean(jnp.abs(delta_g_mean)), jnp.finfo(y.dtype).tiny)
+        y = y * jax.lax.stop_gradient(array.ref_level / level)
     return y[:, : spec.cols].reshape(batch_shape + (spec.cols,))

@@ -22,12 +22,20 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .. import _random as _rnd
+
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 
-__all__ = ["Device", "RRAM", "PCM", "STTMRAM", "FloatingGate", "FAMILY_MODELS"]
+__all__ = ["Device", "RRAM", "PCM", "STTMRAM", "FloatingGate", "FAMILY_MODELS", "after_programming"]
 
 _TINY = 1e-30
+
+
+def after_programming(t) -> bool:
+    """True when `t` is statically zero (a Python number): a read right after
+    programming, where every time model is the identity, so drift work is skipped."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and t == 0
 
 
 def _poly(coeffs, x):
@@ -96,36 +104,40 @@ class Device:
 
     # ------------------------------------------------------------------ fabrication
     def fabricate(self, shape, *, key) -> dict:
-        """Random draws fixed at fabrication for cells of `shape`."""
+        """What is fixed when the chip is made, for cells of `shape`:
+
+        - ``"lo"``, ``"hi"``: each cell's reachable window, the nominal bounds spread
+          lognormally by `d2d_sigma` (independently for both bounds);
+        - ``"stuck"``: int8 code per cell, 0 working, 1 stuck on, 2 stuck off.
+        """
         k_lo, k_hi, k_stuck = jax.random.split(key, 3)
-        return {
-            "z_lo": jax.random.normal(k_lo, shape),
-            "z_hi": jax.random.normal(k_hi, shape),
-            "u_stuck": jax.random.uniform(k_stuck, shape),
-        }
+        lo = self.g_min * jnp.exp(self.d2d_sigma * _rnd.normal(k_lo, shape))
+        hi = self.g_max * jnp.exp(self.d2d_sigma * _rnd.normal(k_hi, shape))
+        return {"lo": jnp.minimum(lo, hi), "hi": jnp.maximum(lo, hi), "stuck": self._stuck_codes(k_stuck, shape)}
 
-    def window(self, fab, effects: Effects):
-        """Each cell's reachable window ``(lo, hi)`` (lognormal d2d spread of both bounds)."""
-        lo, hi = self.g_min, self.g_max
-        if not effects.d2d:
-            return lo, hi
-        lo_c = lo * jnp.exp(self.d2d_sigma * fab["z_lo"])
-        hi_c = hi * jnp.exp(self.d2d_sigma * fab["z_hi"])
-        return jnp.minimum(lo_c, hi_c), jnp.maximum(lo_c, hi_c)
-
-    def stuck_masks(self, fab):
-        u = fab["u_stuck"]
+    def _stuck_codes(self, key, shape):
+        u = _rnd.uniform(key, shape)
         on = u < self.p_stuck_on
         off = (u >= self.p_stuck_on) & (u < self.p_stuck_on + self.p_stuck_off)
-        return on, off
+        return jnp.where(on, 1, jnp.where(off, 2, 0)).astype(jnp.int8)
+
+    def window(self, fab, effects: Effects):
+        """Each cell's reachable window ``(lo, hi)``; nominal when d2d is off."""
+        if not effects.d2d:
+            return self.g_min, self.g_max
+        return fab["lo"], fab["hi"]
+
+    def stuck_masks(self, fab):
+        """Boolean masks ``(stuck_on, stuck_off)``."""
+        return fab["stuck"] == 1, fab["stuck"] == 2
 
     def apply_stuck(self, fab, g, effects: Effects):
         """Stuck-on cells read their window top, stuck-off cells its bottom."""
         if not effects.stuck:
             return g
         lo, hi = self.window(fab, effects)
-        on, off = self.stuck_masks(fab)
-        return jnp.where(on, hi, jnp.where(off, lo, g))
+        code = fab["stuck"]
+        return jnp.where(code == 1, hi, jnp.where(code == 2, lo, g))
 
     # ------------------------------------------------------------------ per family
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
@@ -174,23 +186,24 @@ class RRAM(Device):
         _positive("RRAM.relax_t_ref", self.relax_t_ref)
 
     def prog_sigma(self, g):
-        return jnp.abs(_poly(self.prog_sigma_coeffs, g / self.prog_sigma_gref))
+        return jnp.abs(_poly(self.prog_sigma_coeffs, g * (1.0 / self.prog_sigma_gref)))
 
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
         k_prog, k_relax = jax.random.split(key)
         lo, hi = self.window(fab, effects)
         g = jnp.clip(g_target, lo, hi)
         if effects.write_noise:
-            g = g + self.prog_sigma(g_target) * jax.random.normal(k_prog, g.shape)
-        return {"g": jnp.maximum(g, 0.0), "z_relax": jax.random.normal(k_relax, g.shape)}
+            g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
+        return {"g": jnp.maximum(g, 0.0), "key_time": k_relax}
 
     def relax_sigma(self, t):
         return self.relax_sigma_per_decade * jnp.log10(1.0 + t / self.relax_t_ref)
 
     def conductance(self, fab, state, t, *, effects: Effects):
         g = state["g"]
-        if effects.drift:
-            g = jnp.maximum(g + self.relax_sigma(t) * state["z_relax"], 0.0)
+        if effects.drift and not after_programming(t):
+            z = _rnd.normal(state["key_time"], g.shape, g.dtype)
+            g = jnp.maximum(g + self.relax_sigma(t) * z, 0.0)
         return self.apply_stuck(fab, g, effects)
 
     def read_std(self, fab, state, g_t, t, *, effects: Effects):
@@ -246,17 +259,17 @@ class PCM(Device):
         _positive("PCM.read_x_floor", self.read_x_floor)
 
     def prog_sigma(self, g):
-        return jnp.abs(_poly(self.prog_sigma_coeffs, g / self.prog_sigma_gref))
+        return jnp.abs(_poly(self.prog_sigma_coeffs, g * (1.0 / self.prog_sigma_gref)))
 
     def nu_stats(self, g_target):
         """Mean and std of the drift exponent at target conductance ``g_target``."""
-        ln_x = jnp.log(jnp.maximum(jnp.abs(g_target) / self.g_max, _TINY))
+        ln_x = jnp.log(jnp.maximum(jnp.abs(g_target) * (1.0 / self.g_max), _TINY))
         mu = jnp.clip(self.nu_mean_log_slope * ln_x + self.nu_mean_offset, self.nu_mean_min, self.nu_mean_max)
         sd = jnp.clip(self.nu_std_log_slope * ln_x + self.nu_std_offset, self.nu_std_min, self.nu_std_max)
         return mu, sd
 
     def q_s(self, g_prog):
-        x = jnp.abs(g_prog) / self.g_max
+        x = jnp.abs(g_prog) * (1.0 / self.g_max)
         x_pow = jnp.maximum(x, self.read_x_floor ** (1.0 / self.read_q_exp)) ** self.read_q_exp
         return jnp.minimum(self.read_q0 / jnp.maximum(x_pow, self.read_x_floor), self.read_q_max)
 
@@ -265,19 +278,22 @@ class PCM(Device):
         lo, hi = self.window(fab, effects)
         g = jnp.clip(g_target, lo, hi)
         if effects.write_noise:
-            g = g + self.prog_sigma(g_target) * jax.random.normal(k_prog, g.shape)
-        g = jnp.maximum(g, 0.0)
-        mu, sd = self.nu_stats(g_target)
-        nu = jnp.abs(mu + sd * jax.random.normal(k_nu, g.shape))
-        return {"g": g, "nu": nu}
+            g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
+        # the drift exponent depends on the target state; store what it needs
+        return {"g": jnp.maximum(g, 0.0), "g_target": g_target, "key_time": k_nu}
+
+    def drift_exponents(self, state):
+        """Each device's drift exponent ν (drawn once per programming, from its key)."""
+        mu, sd = self.nu_stats(state["g_target"])
+        return jnp.abs(mu + sd * _rnd.normal(state["key_time"], mu.shape, mu.dtype))
 
     def drift_factor(self, nu, t):
         return ((t + self.drift_t0) / self.drift_t0) ** (-nu)
 
     def conductance(self, fab, state, t, *, effects: Effects):
         g = state["g"]
-        if effects.drift:
-            g = g * self.drift_factor(state["nu"], t)
+        if effects.drift and not after_programming(t):
+            g = g * self.drift_factor(self.drift_exponents(state), t)
         return self.apply_stuck(fab, g, effects)
 
     def read_std(self, fab, state, g_t, t, *, effects: Effects):
@@ -352,20 +368,19 @@ class STTMRAM(Device):
         return -0.5 * jnp.expm1(-2.0 * t / self.tau)
 
     def fabricate(self, shape, *, key) -> dict:
+        """Per MTJ (trailing axis of length k): parallel and antiparallel conductances
+        with their d2d spread (``"g_p"``, ``"g_ap"``), and a stuck code (1: stuck
+        parallel, 2: stuck antiparallel)."""
         k = self.mtjs_per_device
         k_p, k_ap, k_stuck = jax.random.split(key, 3)
         mshape = tuple(shape) + (k,)
-        return {
-            "z_p": jax.random.normal(k_p, mshape),
-            "z_ap": jax.random.normal(k_ap, mshape),
-            "u_stuck": jax.random.uniform(k_stuck, mshape),
-        }
+        r_p = self.r_p * jnp.maximum(1.0 + self.d2d_sigma * _rnd.normal(k_p, mshape), 0.05)
+        r_ap = self.r_p * self.on_off * jnp.maximum(1.0 + self.d2d_sigma * _rnd.normal(k_ap, mshape), 0.05)
+        return {"g_p": 1.0 / r_p, "g_ap": 1.0 / r_ap, "stuck": self._stuck_codes(k_stuck, mshape)}
 
     def mtj_conductances(self, fab, effects: Effects):
         if effects.d2d:
-            r_p = self.r_p * jnp.maximum(1.0 + self.d2d_sigma * fab["z_p"], 0.05)
-            r_ap = self.r_p * self.on_off * jnp.maximum(1.0 + self.d2d_sigma * fab["z_ap"], 0.05)
-            return 1.0 / r_p, 1.0 / r_ap
+            return fab["g_p"], fab["g_ap"]
         return self.g_p, self.g_ap
 
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
@@ -380,20 +395,18 @@ class STTMRAM(Device):
             s_disc = (idx < n[..., None]).astype(f.dtype)
             s = s + jax.lax.stop_gradient(s_disc - s)
         if effects.write_noise:
-            fail = jax.random.uniform(k_wer, s.shape) < self.write_error_rate
+            fail = _rnd.uniform(k_wer, s.shape) < self.write_error_rate
             s = jnp.where(fail, 1.0 - s, s)
-        return {"s": s, "u_flip": jax.random.uniform(k_ret, s.shape)}
+        return {"s": s, "key_time": k_ret}
 
     def conductance(self, fab, state, t, *, effects: Effects):
         s = state["s"]
-        if effects.drift:
-            flip = state["u_flip"] < self.flip_probability(t)
+        if effects.drift and not after_programming(t):
+            flip = _rnd.uniform(state["key_time"], s.shape, s.dtype) < self.flip_probability(t)
             s = jnp.where(flip, 1.0 - s, s)
         if effects.stuck:
-            u = fab["u_stuck"]
-            on = u < self.p_stuck_on
-            off = (u >= self.p_stuck_on) & (u < self.p_stuck_on + self.p_stuck_off)
-            s = jnp.where(on, 1.0, jnp.where(off, 0.0, s))
+            code = fab["stuck"]
+            s = jnp.where(code == 1, 1.0, jnp.where(code == 2, 0.0, s))
         g_p, g_ap = self.mtj_conductances(fab, effects)
         return jnp.sum(s * g_p + (1.0 - s) * g_ap, axis=-1)
 
@@ -450,7 +463,7 @@ class FloatingGate(Device):
         lo, hi = self.window(fab, effects)
         g = jnp.clip(g_target, lo, hi)
         if effects.write_noise:
-            g = g * (1.0 + self.prog_sigma_rel * jax.random.normal(key, g.shape))
+            g = g * (1.0 + self.prog_sigma_rel * _rnd.normal(key, g.shape))
         return {"g": jnp.maximum(g, 0.0)}
 
     def retention_factor(self, t):
@@ -458,13 +471,13 @@ class FloatingGate(Device):
 
     def conductance(self, fab, state, t, *, effects: Effects):
         g = state["g"]
-        if effects.drift:
+        if effects.drift and not after_programming(t):
             g = g * self.retention_factor(t)
         return self.apply_stuck(fab, g, effects)
 
     def read_std(self, fab, state, g_t, t, *, effects: Effects):
         i = jnp.abs(g_t) * self.v_read
-        return self.read_noise_a * (-jnp.expm1(-i / self.read_noise_b)) / self.v_read
+        return self.read_noise_a * (-jnp.expm1(-i * (1.0 / self.read_noise_b))) * (1.0 / self.v_read)
 
 
 FAMILY_MODELS = {"rram": RRAM, "pcm": PCM, "stt": STTMRAM, "fg": FloatingGate}

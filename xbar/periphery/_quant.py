@@ -64,7 +64,7 @@ def quantize(x, *, step, lo, hi, ste: str = "clipped"):
 
 def dac(x, *, bits: int, x_max=1.0, signed: bool = False, ste: str = "clipped"):
     """Quantize inputs to normalized DAC levels (``[0, 1]``, or ``[-1, 1]`` if signed)."""
-    u = x / x_max
+    u = x * (1.0 / x_max)
     if signed:
         check_bits(bits, "dac_bits", minimum=2)
         n = 2 ** (bits - 1) - 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .. import _random as _rnd
+
 __all__ = ["rate", "latency", "LATENCY_CODES"]
 
 LATENCY_CODES = ("linear", "log")
@@ -22,7 +24,7 @@ def rate(x, num_steps: int, *, key, gain=1.0):
     _check_steps(num_steps)
     x = jnp.asarray(x)
     p = jnp.clip(gain * x, 0.0, 1.0)
-    u = jax.random.uniform(key, (num_steps,) + x.shape, dtype=p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else None)
+    u = _rnd.uniform(key, (num_steps,) + x.shape, dtype=p.dtype if jnp.issubdtype(p.dtype, jnp.floating) else None)
     return (u < p).astype(u.dtype)
 
 
