@@ -13,6 +13,7 @@ chip's defects.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 
@@ -265,22 +266,6 @@ def evaluate(
     if isinstance(chips, bool) or not isinstance(chips, int) or chips < 1:
         raise ValueError(f"chips: expected a positive int, got {chips!r}")
 
-    @jax.jit
-    def correct_counts(chip_keys, xb, yb, valid, k_data):
-        def one_chip(k_chip):
-            k_fab, k_prog, k_read = jax.random.split(k_chip, 3)
-            x_seq = encode(xb, num_steps, encoder=encoder, key=k_data)
-            if specs is None:
-                out = net.run(weights, x_seq)
-            else:
-                hw = _fabricate_all(specs, k_fab)
-                keys = jax.random.split(k_prog, len(hw))
-                arrays = tuple(program(c, w, key=kk) for c, w, kk in zip(hw, weights, keys))
-                out = net.run(arrays, x_seq, key=k_read, t=t)
-            return jnp.sum((predict(out) == yb) & valid)
-
-        return jax.lax.map(one_chip, chip_keys)
-
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
     bs = min(batch_size, n)
@@ -294,8 +279,27 @@ def evaluate(
             xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
             yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
         k_data, k = jax.random.split(k_data)
-        total = total + correct_counts(chip_keys, xb, yb, valid, k)
+        total = total + _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)
     return np.asarray(total) / n
+
+
+@functools.partial(jax.jit, static_argnames=("num_steps", "encoder"))
+def _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k_data, t, num_steps, encoder):
+    """Correct predictions in one batch, per chip (chips run one after another)."""
+
+    def one_chip(k_chip):
+        k_fab, k_prog, k_read = jax.random.split(k_chip, 3)
+        x_seq = encode(xb, num_steps, encoder=encoder, key=k_data)
+        if specs is None:
+            out = net.run(weights, x_seq)
+        else:
+            hw = _fabricate_all(specs, k_fab)
+            keys = jax.random.split(k_prog, len(hw))
+            arrays = tuple(program(c, w, key=kk) for c, w, kk in zip(hw, weights, keys))
+            out = net.run(arrays, x_seq, key=k_read, t=t)
+        return jnp.sum((predict(out) == yb) & valid)
+
+    return jax.lax.map(one_chip, chip_keys)
 
 
 def _progress(total: int, desc: str, enabled: bool):
