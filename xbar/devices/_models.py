@@ -38,6 +38,12 @@ def after_programming(t) -> bool:
     return isinstance(t, (int, float)) and not isinstance(t, bool) and t == 0
 
 
+def clip_window(g, lo, hi):
+    """Clip to ``[lo, hi]``; a target on the boundary is reachable, so its gradient
+    is 1 (``jnp.clip`` would give 1/2 at the tie)."""
+    return jnp.where(g > hi, hi, jnp.where(g < lo, lo, g))
+
+
 def _poly(coeffs, x):
     """sum_k coeffs[k] x**k (ascending powers)."""
     out = jnp.zeros_like(x)
@@ -191,7 +197,7 @@ class RRAM(Device):
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
         k_prog, k_relax = jax.random.split(key)
         lo, hi = self.window(fab, effects)
-        g = jnp.clip(g_target, lo, hi)
+        g = clip_window(g_target, lo, hi)
         if effects.write_noise:
             g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
         return {"g": jnp.maximum(g, 0.0), "key_time": k_relax}
@@ -276,7 +282,7 @@ class PCM(Device):
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
         k_prog, k_nu = jax.random.split(key)
         lo, hi = self.window(fab, effects)
-        g = jnp.clip(g_target, lo, hi)
+        g = clip_window(g_target, lo, hi)
         if effects.write_noise:
             g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
         # the drift exponent depends on the target state; store what it needs
@@ -461,7 +467,7 @@ class FloatingGate(Device):
 
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
         lo, hi = self.window(fab, effects)
-        g = jnp.clip(g_target, lo, hi)
+        g = clip_window(g_target, lo, hi)
         if effects.write_noise:
             g = g * (1.0 + self.prog_sigma_rel * _rnd.normal(key, g.shape))
         return {"g": jnp.maximum(g, 0.0)}
