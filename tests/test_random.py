@@ -60,3 +60,13 @@ def test_works_under_jit_and_vmap():
     np.testing.assert_array_equal(np.asarray(batched), np.asarray(looped))
     jitted = jax.jit(lambda k: xr.normal(k, (5,)))(keys[0])
     np.testing.assert_array_equal(np.asarray(jitted), np.asarray(looped[0]))
+
+
+def test_extreme_bits_stay_strictly_inside_the_unit_interval():
+    """Regression: the top 32-bit value once mapped to u = 1.0 in float32 (normal = inf)."""
+    b = jnp.array([0, 1, 0xFFFFFE00, 0xFFFFFFFF], jnp.uint32)
+    for dtype in (jnp.float32,):
+        u = xr._open_unit(b, dtype)
+        assert bool(jnp.all((u > 0) & (u < 1))), (dtype, u)
+    z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * xr._open_unit(b, jnp.float32) - 1.0)
+    assert bool(jnp.all(jnp.isfinite(z)))

@@ -41,7 +41,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="train a small SNN on the embedded digits with RRAM in the loop; evaluate on every device family",
         description=(
             "Train a 64-128-10 LIF SNN on the embedded UCI digits with rram_hfox crossbars in the loop "
-            "(64x64 tiles, 8-bit DAC, 6-bit ADC, all device effects), and the same network ideally; evaluate "
+            "(64x64 tiles, spike row drivers, 6-bit ADC, all device effects), and the same network ideally; evaluate "
             "both on freshly fabricated RRAM, PCM (1 s and 1 day after programming), STT-MRAM and "
             "floating-gate chips. Prints a table and saves a plot."
         ),

@@ -7,7 +7,8 @@ Steps (all numbers printed are measured in this run):
 2. Build a 64-128-10 LIF network (β = 0.9, θ = 1, fast-sigmoid surrogate), rate-coded
    inputs over T = 25 steps.
 3. Train it with the crossbar read path in the loop on `rram_hfox` arrays
-   (64 × 64 tiles, 8-bit DAC, 6-bit ADC per tile, every device effect on; a freshly
+   (64 × 64 tiles, binary spike row drivers, 6-bit ADC per tile, every device effect
+   on; a freshly
    fabricated chip at every step), and, for comparison, train the same network ideally.
 4. Evaluate both weight sets on `chips` freshly fabricated and programmed chips of each
    family: RRAM, PCM (1 s and 1 day after programming, with global drift compensation),
@@ -55,7 +56,8 @@ class DemoConfig:
 
 def _specs(device, sizes, cfg: DemoConfig):
     return tuple(
-        CrossbarSpec(device=device, rows=a, cols=b, tile_rows=cfg.tile, tile_cols=cfg.tile, adc_bits=cfg.adc_bits)
+        CrossbarSpec(device=device, rows=a, cols=b, tile_rows=cfg.tile, tile_cols=cfg.tile, dac_bits=None,
+                     adc_bits=cfg.adc_bits)
         for a, b in zip(sizes[:-1], sizes[1:])
     )
 
@@ -115,7 +117,7 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, progress: bool = True, log=print
         "dataset": "digits",
         "network": {"sizes": list(sizes), "neuron": "LIF beta=0.9 threshold=1 subtract reset",
                     "num_steps": cfg.num_steps, "encoder": "rate"},
-        "array": {"tile": [cfg.tile, cfg.tile], "dac_bits": 8, "adc_bits": cfg.adc_bits,
+        "array": {"tile": [cfg.tile, cfg.tile], "dac_bits": None, "adc_bits": cfg.adc_bits,
                   "mapping": "differential", "effects": "all on", "chips": cfg.chips},
         "train": {"card": cfg.train_card, "epochs": cfg.epochs, "resample_chips": True,
                   "final_train_acc": hist_hil["acc"][-1], "seconds": t_hil, "history": hist_hil},

@@ -63,8 +63,12 @@ def bits(key, shape) -> jax.Array:
 
 
 def _open_unit(b, dtype):
-    """uint32 -> float in the open interval (0, 1), using the top 24 bits."""
-    return ((b >> np.uint32(8)).astype(dtype) + 0.5) * (1.0 / 16777216.0)
+    """uint32 -> float strictly inside (0, 1), from the top 23 bits: ``(k + 1/2)/2**23``.
+
+    23 bits, not 24: ``k + 1/2`` must be exact in float32, or the top value rounds
+    to 1.0 and the inverse normal CDF returns infinity.
+    """
+    return ((b >> np.uint32(9)).astype(dtype) + 0.5) * (1.0 / 8388608.0)
 
 
 def uniform(key, shape, dtype=None) -> jax.Array:

@@ -231,6 +231,12 @@ def train(
             bar.update(1)
         history["loss"].append(float(jnp.mean(jnp.stack(losses))))
         history["acc"].append(float(jnp.mean(jnp.stack(accs))))
+        if not math.isfinite(history["loss"][-1]):
+            bar.close()
+            raise FloatingPointError(
+                f"train: the loss became {history['loss'][-1]} in epoch {len(history['loss'])} "
+                f"(learning rate {config.lr}); the weights are no longer finite"
+            )
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.3f}")
     bar.close()
     return weights, history
