@@ -10,7 +10,8 @@ in this process; ratios are against the `plain` variant:
 * `plain-loop`  — an independent plain-JAX LIF with the matmul inside the time scan
                   (the snnTorch-like structure), for context.
 * `hw`          — programmed `rram_hfox` arrays, 128×128 tiles, binary spike row drivers
-                  (no DAC: every layer's inputs are spikes), 8-bit ADC per tile, every device effect on (d2d, write noise, stuck cells, read noise
+                  (no DAC: every layer's inputs are spikes), 8-bit ADC per tile,
+                  every device effect on (d2d, write noise, stuck cells, read noise
                   as one conductance snapshot per step), a fixed fabricated chip; the
                   weights are re-programmed (fresh write noise) every step.
 * `hw-fresh`    — `hw` plus a freshly fabricated chip every step.
@@ -81,9 +82,11 @@ def plain_loop_loss(ws, x, y):
 
 def make_step(variant, opt):
     if variant == "plain":
+
         def loss(ws, chips, x, y, key):
             return ce_rate_loss(NET.run(ws, x).spikes[-1], y)
     elif variant == "plain-loop":
+
         def loss(ws, chips, x, y, key):
             return plain_loop_loss(ws, x, y)
     else:
@@ -111,8 +114,10 @@ def chips_for(variant):
     effects = xbar.Effects(adc=variant != "hw-noadc")
     read_noise = "output" if variant == "hw-out" else "conductance"
     dev = xbar.devices.load("rram_hfox")
-    specs = [xbar.CrossbarSpec(device=dev, rows=a, cols=b, effects=effects, read_noise=read_noise, dac_bits=None)
-             for a, b in zip(SIZES[:-1], SIZES[1:])]
+    specs = [
+        xbar.CrossbarSpec(device=dev, rows=a, cols=b, effects=effects, read_noise=read_noise, dac_bits=None)
+        for a, b in zip(SIZES[:-1], SIZES[1:])
+    ]
     keys = jax.random.split(jax.random.key(7), len(specs))
     return tuple(xbar.fabricate(s, key=k) for s, k in zip(specs, keys))
 
@@ -154,13 +159,22 @@ def main():
     print(f"{'variant':<12}{'median ms':>11}{'min ms':>9}{'vs ' + variants[0]:>12}")
     for v in variants:
         med = statistics.median(times[v])
-        results[v] = {"median_ms": 1e3 * med, "min_ms": 1e3 * min(times[v]), "compile_s": compile_s[v],
-                      "ratio": med / base}
+        results[v] = {
+            "median_ms": 1e3 * med,
+            "min_ms": 1e3 * min(times[v]),
+            "compile_s": compile_s[v],
+            "ratio": med / base,
+        }
         print(f"{v:<12}{1e3 * med:>11.2f}{1e3 * min(times[v]):>9.2f}{med / base:>11.2f}x")
     env = {
-        "python": sys.version.split()[0], "jax": jax.__version__, "platform": platform.platform(),
-        "cpu_count": os.cpu_count(), "devices": [str(d) for d in jax.devices()], "threads": ARGS.threads,
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "loadavg": os.getloadavg(),
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "devices": [str(d) for d in jax.devices()],
+        "threads": ARGS.threads,
+        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
+        "loadavg": os.getloadavg(),
         "command": " ".join(["python"] + sys.argv),
     }
     if ARGS.json:

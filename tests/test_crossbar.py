@@ -49,7 +49,9 @@ def test_every_effect_off_equals_w_transpose_x(x64, card, mapping, rows, cols, b
     y = xbar.mvm(_programmed(spec, w), x)
     assert y.shape == batch + (cols,)
     np.testing.assert_allclose(np.asarray(y), np.asarray(x @ w), rtol=1e-11, atol=1e-11 * float(jnp.abs(x @ w).max()))
-    np.testing.assert_allclose(np.asarray(xbar.effective_weights(_programmed(spec, w))), np.asarray(w), rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(xbar.effective_weights(_programmed(spec, w))), np.asarray(w), rtol=1e-11, atol=1e-12
+    )
 
 
 def test_default_float32_ideal_read_is_close(cards):
@@ -141,7 +143,9 @@ def test_read_noise_variance_matches_prediction(mode):
     pred = _read_var_prediction(spec, arr, x)
     # pooled over 16 outputs: standard error of a variance estimate is var·sqrt(2/n)
     assert abs(var.mean() / pred - 1) < 5 * np.sqrt(2 / 4000) / np.sqrt(16) + 0.01
-    np.testing.assert_allclose(ys.mean(axis=0), np.asarray(x @ jnp.clip(w, -2, 2)), atol=5 * np.sqrt(pred / 4000) + 1e-4)
+    np.testing.assert_allclose(
+        ys.mean(axis=0), np.asarray(x @ jnp.clip(w, -2, 2)), atol=5 * np.sqrt(pred / 4000) + 1e-4
+    )
 
 
 def test_conductance_mode_shares_one_snapshot_output_mode_does_not(cards):
@@ -212,7 +216,9 @@ def test_vmap_over_chips_equals_loop(cards):
     batched = jax.vmap(lambda k: _all_on_read(spec, w, x, k))(keys)
     one = jax.jit(_all_on_read)
     looped = jnp.stack([one(spec, w, x, k) for k in keys])
-    np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-5, atol=1e-5 * float(jnp.abs(looped).max()))
+    np.testing.assert_allclose(
+        np.asarray(batched), np.asarray(looped), rtol=1e-5, atol=1e-5 * float(jnp.abs(looped).max())
+    )
 
 
 def test_vmap_over_a_device_parameter(cards):
@@ -261,7 +267,7 @@ def test_adc_gradient_is_straight_through(x64):
     for ste, adc_range in (("identity", 0.05), ("clipped", 1.0)):  # 1.0: no saturation
         spec = _spec(dev, effects=Effects.only("adc"), adc_ste=ste, adc_range=adc_range, adc_bits=4)
         chip = xbar.fabricate(spec, key=jax.random.key(1))
-        g = jax.grad(lambda w_: jnp.sum(xbar.mvm(xbar.program(chip, w_, key=jax.random.key(2)), x) * c))(w)
+        g = jax.grad(lambda w_, chip=chip: jnp.sum(xbar.mvm(xbar.program(chip, w_, key=jax.random.key(2)), x) * c))(w)
         np.testing.assert_allclose(np.asarray(g), np.asarray(ideal_grad), rtol=1e-9, atol=1e-9)
 
 
@@ -270,7 +276,9 @@ def test_program_and_mvm_errors(cards):
     spec = _spec(cards["rram_hfox"])
     chip = xbar.fabricate(spec, key=jax.random.key(0))
     w, x = _weights_inputs(300, 70)
-    with pytest.raises(ValueError, match=r"weights: expected shape \(rows, cols\) = \(300, 70\) from the spec, got \(70, 300\)"):
+    with pytest.raises(
+        ValueError, match=r"weights: expected shape \(rows, cols\) = \(300, 70\) from the spec, got \(70, 300\)"
+    ):
         xbar.program(chip, w.T, key=jax.random.key(1))
     with pytest.raises(TypeError, match="weights: expected a floating-point array, got dtype int32"):
         xbar.program(chip, jnp.ones((300, 70), jnp.int32), key=jax.random.key(1))

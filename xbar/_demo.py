@@ -56,8 +56,9 @@ class DemoConfig:
 
 def _specs(device, sizes, cfg: DemoConfig):
     return tuple(
-        CrossbarSpec(device=device, rows=a, cols=b, tile_rows=cfg.tile, tile_cols=cfg.tile, dac_bits=None,
-                     adc_bits=cfg.adc_bits)
+        CrossbarSpec(
+            device=device, rows=a, cols=b, tile_rows=cfg.tile, tile_cols=cfg.tile, dac_bits=None, adc_bits=cfg.adc_bits
+        )
         for a, b in zip(sizes[:-1], sizes[1:])
     )
 
@@ -77,14 +78,30 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, progress: bool = True, log=print
     hil_cfg = TrainConfig(num_steps=cfg.num_steps, epochs=cfg.epochs, resample_chips=True, seed=cfg.seed)
     log(f"training {'-'.join(map(str, sizes))} LIF SNN on digits with {cfg.train_card} in the loop ...")
     t0 = time.perf_counter()
-    w_hil, hist_hil = train(net, w0, ds.x_train, ds.y_train, key=k_hil, config=hil_cfg, specs=train_specs,
-                            progress=progress, desc="HIL train")
+    w_hil, hist_hil = train(
+        net,
+        w0,
+        ds.x_train,
+        ds.y_train,
+        key=k_hil,
+        config=hil_cfg,
+        specs=train_specs,
+        progress=progress,
+        desc="HIL train",
+    )
     t_hil = time.perf_counter() - t0
     log("training the same network ideally (for comparison) ...")
     t0 = time.perf_counter()
-    w_naive, hist_naive = train(net, w0, ds.x_train, ds.y_train, key=k_naive,
-                                config=dataclasses.replace(hil_cfg, resample_chips=False), progress=progress,
-                                desc="ideal train")
+    w_naive, hist_naive = train(
+        net,
+        w0,
+        ds.x_train,
+        ds.y_train,
+        key=k_naive,
+        config=dataclasses.replace(hil_cfg, resample_chips=False),
+        progress=progress,
+        desc="ideal train",
+    )
     t_naive = time.perf_counter() - t0
 
     ev = dict(num_steps=cfg.num_steps, encoder="rate")
@@ -100,13 +117,20 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, progress: bool = True, log=print
         acc = evaluate(net, w_hil, ds.x_test, ds.y_test, key=k_eval, specs=specs, chips=cfg.chips, t=t, **ev)
         acc_n = evaluate(net, w_naive, ds.x_test, ds.y_test, key=k_eval, specs=specs, chips=cfg.chips, t=t, **ev)
         row = {
-            "label": label, "card": card, "t_s": t,
-            "acc": float(acc.mean()), "acc_std": float(acc.std()), "acc_per_chip": acc.tolist(),
-            "naive_acc": float(acc_n.mean()), "naive_acc_std": float(acc_n.std()),
+            "label": label,
+            "card": card,
+            "t_s": t,
+            "acc": float(acc.mean()),
+            "acc_std": float(acc.std()),
+            "acc_per_chip": acc.tolist(),
+            "naive_acc": float(acc_n.mean()),
+            "naive_acc_std": float(acc_n.std()),
         }
         rows.append(row)
         entry = hardware.setdefault(card, {"by_time": {}})
-        entry["by_time"][f"{t:g}"] = {k: row[k] for k in ("acc", "acc_std", "acc_per_chip", "naive_acc", "naive_acc_std")}
+        entry["by_time"][f"{t:g}"] = {
+            k: row[k] for k in ("acc", "acc_std", "acc_per_chip", "naive_acc", "naive_acc_std")
+        }
         if "acc" not in entry:  # the first (1 s) evaluation is the headline figure
             entry.update({"acc": row["acc"], "acc_std": row["acc_std"], "t_s": t})
         if t == 86400.0:
@@ -115,12 +139,28 @@ def run_demo(cfg: DemoConfig = DemoConfig(), *, progress: bool = True, log=print
 
     return {
         "dataset": "digits",
-        "network": {"sizes": list(sizes), "neuron": "LIF beta=0.9 threshold=1 subtract reset",
-                    "num_steps": cfg.num_steps, "encoder": "rate"},
-        "array": {"tile": [cfg.tile, cfg.tile], "dac_bits": None, "adc_bits": cfg.adc_bits,
-                  "mapping": "differential", "effects": "all on", "chips": cfg.chips},
-        "train": {"card": cfg.train_card, "epochs": cfg.epochs, "resample_chips": True,
-                  "final_train_acc": hist_hil["acc"][-1], "seconds": t_hil, "history": hist_hil},
+        "network": {
+            "sizes": list(sizes),
+            "neuron": "LIF beta=0.9 threshold=1 subtract reset",
+            "num_steps": cfg.num_steps,
+            "encoder": "rate",
+        },
+        "array": {
+            "tile": [cfg.tile, cfg.tile],
+            "dac_bits": None,
+            "adc_bits": cfg.adc_bits,
+            "mapping": "differential",
+            "effects": "all on",
+            "chips": cfg.chips,
+        },
+        "train": {
+            "card": cfg.train_card,
+            "epochs": cfg.epochs,
+            "resample_chips": True,
+            "final_train_acc": hist_hil["acc"][-1],
+            "seconds": t_hil,
+            "history": hist_hil,
+        },
         "ideal_acc": ideal_acc,
         "naive": {"ideal_acc": naive_ideal_acc, "seconds": t_naive, "final_train_acc": hist_naive["acc"][-1]},
         "hardware": hardware,
@@ -160,4 +200,3 @@ def demo_figure(result: dict):
     plot_training(result["train"]["history"], ax=a2)
     fig.tight_layout()
     return fig
-

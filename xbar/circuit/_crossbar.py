@@ -27,7 +27,6 @@ import jax
 import jax.numpy as jnp
 
 from .. import _random as _rnd
-
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ..devices._models import Device

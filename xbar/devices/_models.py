@@ -23,7 +23,6 @@ import jax
 import jax.numpy as jnp
 
 from .. import _random as _rnd
-
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 
@@ -341,7 +340,11 @@ class STTMRAM(Device):
         _positive("STTMRAM.r_p", self.r_p)
         if is_concrete(self.on_off) and not bool(jnp.all(self.on_off > 1)):
             raise ValueError(f"STTMRAM.on_off: expected R_AP/R_P > 1, got {self.on_off}")
-        if isinstance(self.mtjs_per_device, bool) or not isinstance(self.mtjs_per_device, int) or self.mtjs_per_device < 1:
+        if (
+            isinstance(self.mtjs_per_device, bool)
+            or not isinstance(self.mtjs_per_device, int)
+            or self.mtjs_per_device < 1
+        ):
             raise ValueError(f"STTMRAM.mtjs_per_device: expected an int >= 1, got {self.mtjs_per_device!r}")
         _positive("STTMRAM.tau0", self.tau0)
         _positive("STTMRAM.delta", self.delta)

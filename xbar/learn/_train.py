@@ -136,7 +136,9 @@ def _check_specs(specs, weights):
         if not isinstance(s, CrossbarSpec):
             raise TypeError(f"specs[{i}]: expected xbar.CrossbarSpec, got {type(s).__name__}")
         if (s.rows, s.cols) != tuple(w.shape):
-            raise ValueError(f"specs[{i}]: expected rows, cols = {tuple(w.shape)} to match the weights, got {(s.rows, s.cols)}")
+            raise ValueError(
+                f"specs[{i}]: expected rows, cols = {tuple(w.shape)} to match the weights, got {(s.rows, s.cols)}"
+            )
     return specs
 
 
