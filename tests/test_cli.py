@@ -1,0 +1,78 @@
+"""The `xbar` command line, the demo in short mode, and atomic result files."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from xbar._cli import main
+from xbar._io import write_json_atomic
+
+
+def test_devices_list_and_show(capsys):
+    assert main(["devices", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("rram_hfox", "pcm_gst", "stt_mtj", "fg_flash"):
+        assert name in out
+    assert main(["devices", "show", "pcm_gst"]) == 0
+    out = capsys.readouterr().out
+    assert "g_max" in out and "drift_t0" in out and "Nandakumar" in out
+
+
+def test_devices_show_unknown_name_is_one_line_exit_2(capsys):
+    assert main(["devices", "show", "no_such_card"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_such_card" in err and "rram_hfox" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["demo", "--epochs", "0"], "--epochs: expected a positive integer, got 0"),
+        (["demo", "--chips", "many"], "--chips: expected a positive integer, got 'many'"),
+        (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["teleport"], "invalid choice: 'teleport'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, match):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
+def test_console_script_is_installed():
+    exe = shutil.which("xbar")
+    if exe is None:
+        pytest.skip("the xbar console script is not on PATH (package not installed)")
+    out = subprocess.run([exe, "devices", "list"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "stt_mtj" in out.stdout
+
+
+def test_demo_quick_writes_json_and_plot(tmp_path, capsys):
+    js, png = tmp_path / "out" / "demo.json", tmp_path / "demo.png"
+    assert main(["demo", "--quick", "--no-progress", "--json", str(js), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "RRAM HfOx (1 s)" in out and "PCM GST (1 day)" in out
+    result = json.loads(js.read_text())
+    assert result["dataset"] == "digits"
+    assert 0.0 <= result["ideal_acc"] <= 1.0
+    assert set(result["hardware"]) == {"rram_hfox", "pcm_gst", "stt_mtj", "fg_flash"}
+    for entry in result["hardware"].values():
+        assert 0.0 <= entry["acc"] <= 1.0 and len(entry["by_time"]["1"]["acc_per_chip"]) == 2
+    assert "acc_1day" in result["hardware"]["pcm_gst"]
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+
+
+def test_atomic_json_keeps_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {"a": 1})
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"a": object()})  # not serializable
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    with pytest.raises(ValueError, match="path: expected a file name, got the directory"):
+        write_json_atomic(tmp_path, {"a": 1})
