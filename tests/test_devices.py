@@ -167,13 +167,17 @@ def test_pcm_programming_noise_matches_aihwkit_polynomial(cards):
         assert_std(err, float(aihwkit_prog_sigma(x * AIHWKIT_G_MAX)), f"PCM σ_prog at x={x}")
 
 
-def test_folded_normal_mgf_closed_form():
-    """The folded-normal MGF used below, against numerical integration over ξ."""
-    for mu, sd, a in [(0.049, 0.008, 5.2), (0.0958, 0.045, 10.4), (0.01, 0.03, 7.0)]:
-        num, _ = integrate.quad(lambda z: math.exp(-a * abs(mu + sd * z)) * norm.pdf(z), -12, 12, points=[-mu / sd])
-        assert folded_normal_mgf(mu, sd, a) == pytest.approx(num, rel=1e-9)
-        m1, _ = integrate.quad(lambda z: abs(mu + sd * z) * norm.pdf(z), -12, 12, points=[-mu / sd])
-        assert folded_normal_mean(mu, sd) == pytest.approx(m1, rel=1e-9)
+@pytest.mark.parametrize("mu, sd, a", [(0.049, 0.008, 5.2), (0.0958, 0.045, 10.4), (0.01, 0.03, 7.0)])
+def test_folded_normal_closed_forms(mu, sd, a):
+    """The folded-normal mean and MGF used below, against numerical integration over ξ."""
+
+    def expect(f):
+        return integrate.quad(lambda z: f(abs(mu + sd * z)) * norm.pdf(z), -12, 12, points=[-mu / sd])[0]
+
+    assert folded_normal_mgf(mu, sd, a) == pytest.approx(expect(lambda v: math.exp(-a * v)), rel=1e-9)
+    assert folded_normal_mean(mu, sd) == pytest.approx(expect(lambda v: v), rel=1e-9)
+    var = expect(lambda v: v * v) - expect(lambda v: v) ** 2
+    assert folded_normal_std(mu, sd) == pytest.approx(math.sqrt(var), rel=1e-7)
 
 
 @pytest.mark.parametrize("x", [1.0, 0.1, 0.01])
@@ -260,7 +264,8 @@ def test_pcm_aihwkit_side_by_side(cards):
     mu, sd = aihwkit_nu_stats(1.0)
     a = math.log((t + AIHWKIT_T0) / AIHWKIT_T0)
     e_g = AIHWKIT_G_MAX * folded_normal_mgf(mu, sd, a)
-    e_g2 = np.sum(w * gp**2 * (1 + aihwkit_read_scale(t) ** 2 * aihwkit_q_s(gp) ** 2)) * folded_normal_mgf(mu, sd, 2 * a)
+    e_gp2 = np.sum(w * gp**2 * (1 + aihwkit_read_scale(t) ** 2 * aihwkit_q_s(gp) ** 2))
+    e_g2 = e_gp2 * folded_normal_mgf(mu, sd, 2 * a)
     assert_mean(g_prog, 25.0, "programmed G vs closed form [uS]")
     assert_std(g_prog, sp / US, "programmed std vs closed form [uS]")
     assert_mean(g_read, e_g / US, "G after 1 day vs closed form [uS]")
@@ -394,7 +399,8 @@ def test_stt_write_error_rate(cards):
     levels1, _, _ = _stt_levels(dev1)
     written = np.arange(N) % 2  # half parallel, half antiparallel
     fab = dev1.fabricate((N,), key=kf)
-    g = dev1.conductance(fab, dev1.program(fab, jnp.asarray(levels1[written], jnp.float32), key=kp, effects=eff), 0, effects=eff)
+    state = dev1.program(fab, jnp.asarray(levels1[written], jnp.float32), key=kp, effects=eff)
+    g = dev1.conductance(fab, state, 0, effects=eff)
     wrong = _count_parallel(g, levels1) != written
     assert_fraction(wrong[written == 1], wer, "failed parallel writes")
     assert_fraction(wrong[written == 0], wer, "failed antiparallel writes")
@@ -403,7 +409,8 @@ def test_stt_write_error_rate(cards):
     levels8, _, _ = _stt_levels(dev8)
     n = N // 8
     fab = dev8.fabricate((n,), key=kf)
-    g = dev8.conductance(fab, dev8.program(fab, jnp.full((n,), levels8[0], jnp.float32), key=kp, effects=eff), 0, effects=eff)
+    state = dev8.program(fab, jnp.full((n,), levels8[0], jnp.float32), key=kp, effects=eff)
+    g = dev8.conductance(fab, state, 0, effects=eff)
     n_p = _count_parallel(g, levels8)
     assert_mean(n_p, 8 * wer, "parallel MTJs after write errors")
     assert_std(n_p, math.sqrt(8 * wer * (1 - wer)), "spread of the write-error count (independent MTJs)")
@@ -468,13 +475,11 @@ def test_stt_straight_through_gradient(cards):
         def total(g):
             return jnp.sum(dev.conductance(fab, dev.program(fab, g, key=kp, effects=effects), 0, effects=effects))
 
-        return _f64(jax.grad(total)(g_t))
+        return _f64(jax.jit(jax.grad(total))(g_t))
 
     window = float(dev.g_max - dev.g_min)
     per_mtj = _f64(fab["g_p"]).reshape(n, -1) - _f64(fab["g_ap"]).reshape(n, -1)
     np.testing.assert_allclose(slope(Effects.only("levels", "d2d")), per_mtj.sum(axis=1) / window, rtol=1e-5)
-    # nominal MTJs: Σ_i (G_P − G_AP)/(k·(G_P − G_AP)) = 1
-    assert np.mean(per_mtj.sum(axis=1) / window) == pytest.approx(1.0, abs=Z * 0.04 * 1.6 / math.sqrt(8 * n))
     # the rounding really happens: values differ from the analog ones by up to half a level
     eff = Effects.only("levels")
     g_lv = _f64(dev.conductance(fab, dev.program(fab, g_t, key=kp, effects=eff), 0, effects=eff))
@@ -635,43 +640,62 @@ def test_jit_equals_eager(cards, name):
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_vmap_over_keys_equals_loop(cards, name):
-    """A vmapped sweep over chips (fabrication and programming keys) equals a Python loop."""
+    """A vmapped sweep over programming keys equals a Python loop."""
     dev = cards[name]
+    if name == "stt_mtj":  # at the card's WER and Δ the programming key hardly matters
+        dev = dataclasses.replace(dev, write_error_rate=0.05)
     n = _devices(dev, S)
     g_t = _targets(dev, n)
-    eff = Effects()
-
-    def chip(key):
-        kf, kp = jax.random.split(key)
-        return _pipeline(dev, dev.fabricate((n,), key=kf), g_t, kp, 86_400.0, eff)[1:]
-
+    fab = dev.fabricate((n,), key=jax.random.key(33))
     keys = jax.random.split(jax.random.key(29), 3)
-    vm = jax.vmap(chip)(keys)
+    vm = jax.jit(jax.vmap(lambda k: _pipeline(dev, fab, g_t, k, 86_400.0, Effects())[1:]))(keys)
     for i in range(3):
-        for x, y in zip(chip(keys[i]), vm):
+        loop = _pipeline(dev, fab, g_t, keys[i], 86_400.0, Effects())[1:]
+        for x, y in zip(loop, vm):
             np.testing.assert_allclose(np.asarray(y[i]), np.asarray(x), rtol=1e-6, atol=1e-6 * float(dev.g_max))
     assert not np.array_equal(np.asarray(vm[0][0]), np.asarray(vm[0][1]))
 
 
 def test_vmap_over_parameter_equals_loop(cards):
-    """Parameters are pytree leaves: a vmapped sweep of the FG retention loss."""
+    """Parameters are pytree leaves: a vmapped sweep of the FG retention loss equals a loop
+    and the closed form exp(−loss·log10(1 + t/t_ref)); its gradient is the closed form's."""
     dev = cards["fg_flash"]
-    n = S
-    g_t = _targets(dev, n)
-    fab = dev.fabricate((n,), key=jax.random.key(30))
-    losses = jnp.array([0.0, 0.005, 0.02, 0.1], jnp.float32)
+    t = 3.15e7
+    decades = math.log10(1 + t / 3600.0)
+    g_t = _targets(dev, S)
+    fab = dev.fabricate((S,), key=jax.random.key(30))
     state = dev.program(fab, g_t, key=jax.random.key(31), effects=Effects())
+    losses = jnp.array([0.0, 0.005, 0.02, 0.1], jnp.float32)
 
     def read(loss):
         d = dataclasses.replace(dev, retention_loss_per_decade=loss)  # a tracer under vmap
-        g = d.conductance(fab, state, 3.15e7, effects=Effects())
-        return g, d.read_std(fab, state, g, 3.15e7, effects=Effects())
+        g = d.conductance(fab, state, t, effects=Effects())
+        return g, d.read_std(fab, state, g, t, effects=Effects())
 
     vm = jax.vmap(read)(losses)
+    g_work = _f64(dev.conductance(fab, state, t, effects=Effects().without("drift")))
+    working = np.asarray(fab["stuck"]) == 0
     for i, loss in enumerate(losses):
         for x, y in zip(read(loss), vm):
             np.testing.assert_allclose(np.asarray(y[i]), np.asarray(x), rtol=1e-6)
-    assert float(jnp.mean(vm[0][0])) > float(jnp.mean(vm[0][-1]))
+        np.testing.assert_allclose(
+            _f64(vm[0][i])[working], g_work[working] * math.exp(-float(loss) * decades), rtol=1e-6
+        )
+    grad = jax.grad(lambda loss: jnp.sum(read(loss)[0]))(jnp.float32(0.005))
+    want = -decades * math.exp(-0.005 * decades) * np.sum(g_work[working])
+    assert float(grad) == pytest.approx(want, rel=1e-5)
+
+
+def test_parameter_sweep_under_jit(cards):
+    """A parameter sweep built inside jit (replace a leaf by a traced value)."""
+    dev = cards["fg_flash"]
+    losses = jnp.array([0.0, 0.005, 0.02, 0.1], jnp.float32)
+
+    def factor(loss):
+        return dataclasses.replace(dev, retention_loss_per_decade=loss).retention_factor(86_400.0)
+
+    want = np.exp(-np.asarray(losses, np.float64) * math.log10(25))
+    np.testing.assert_allclose(np.asarray(jax.jit(jax.vmap(factor))(losses)), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", WINDOWED)

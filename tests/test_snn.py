@@ -39,14 +39,19 @@ def _z(p_two_sided: float) -> float:
     return float(stats.norm.isf(p_two_sided / 2.0))
 
 
-def _scan_neuron(neuron, currents):
+def _scan_neuron_jax(neuron, currents):
     """Drive a neuron with currents (T, ...) from a zero membrane: (spikes, membranes)."""
 
     def body(mem, c):
         mem, s = neuron.step(mem, c)
         return mem, (s, mem)
 
-    _, (spk, mem) = jax.lax.scan(body, neuron.init(currents.shape[1:], currents.dtype), currents)
+    _, out = jax.lax.scan(body, neuron.init(currents.shape[1:], currents.dtype), currents)
+    return out
+
+
+def _scan_neuron(neuron, currents):
+    spk, mem = _scan_neuron_jax(neuron, currents)
     return np.asarray(spk), np.asarray(mem)
 
 
@@ -138,8 +143,9 @@ def test_arctan_unit_area_and_antiderivative(x64, alpha):
 def test_triangle_unit_area(x64, slope):
     sur = snn.triangle(slope)
     dfun = jax.jit(jax.grad(lambda v: sur(v)))
-    area, _ = integrate.quad(lambda v: float(dfun(v)), -2.0 / slope, 2.0 / slope,
-                             points=[-1.0 / slope, 0.0, 1.0 / slope], epsabs=1e-14)
+    area, _ = integrate.quad(
+        lambda v: float(dfun(v)), -2.0 / slope, 2.0 / slope, points=[-1.0 / slope, 0.0, 1.0 / slope], epsabs=1e-14
+    )
     assert area == pytest.approx(1.0, abs=1e-12)
     # support is |x| < 1/slope
     outside = jnp.asarray([1.0, -1.0, 1.5, -40.0]) * (1.0 + 1e-12) / slope
@@ -238,9 +244,11 @@ def test_reset_is_detached_constructed_case(x64):
     """U1 = 1.5 spikes; U2 = β·U1 + I2 − θ (subtract) or I2 (zero): dU2/dI is the
     detached value, with no −θ·S'(U1 − θ) term from the reset."""
     i = jnp.asarray([1.5, 0.2])
-    for reset, u2, grad in [("subtract", 0.9 * 1.5 + 0.2 - 1.0, [0.9, 1.0]),
-                            ("zero", 0.2, [0.0, 1.0]),
-                            ("none", 0.9 * 1.5 + 0.2, [0.9, 1.0])]:
+    for reset, u2, grad in [
+        ("subtract", 0.9 * 1.5 + 0.2 - 1.0, [0.9, 1.0]),
+        ("zero", 0.2, [0.0, 1.0]),
+        ("none", 0.9 * 1.5 + 0.2, [0.9, 1.0]),
+    ]:
         neuron = LIF(beta=0.9, threshold=1.0, reset=reset, surrogate=snn.arctan(2.0))
 
         def final_mem(cur, neuron=neuron):
@@ -291,15 +299,6 @@ def test_reset_is_detached_gradient(x64, reset):
     np.testing.assert_allclose(np.asarray(g_lib), np.asarray(g_det), rtol=1e-12, atol=1e-14)
     # the check has power: an attached reset gives a clearly different gradient
     assert float(jnp.max(jnp.abs(g_att - g_det))) > 1e-3
-
-
-def _scan_neuron_jax(neuron, currents):
-    def body(mem, c):
-        mem, s = neuron.step(mem, c)
-        return mem, (s, mem)
-
-    _, out = jax.lax.scan(body, neuron.init(currents.shape[1:], currents.dtype), currents)
-    return out
 
 
 def test_neuron_defaults_and_init(x64):
@@ -374,8 +373,7 @@ def test_rate_frequency_is_binomial(key, gain):
 
 @pytest.mark.parametrize("T", [1, 10, 17])
 def test_latency_linear_one_spike_at_documented_step(x64, T):
-    x = np.concatenate([[-0.5, 0.0, 0.005, 0.01, 0.0100001, 0.5, 1.0, 1.7],
-                        np.random.default_rng(1).uniform(size=40)])
+    x = np.concatenate([[-0.5, 0.0, 0.005, 0.01, 0.0100001, 0.5, 1.0, 1.7], np.random.default_rng(1).uniform(size=40)])
     s = np.asarray(snn.latency(jnp.asarray(x), T))
     assert s.shape == (T, x.size)
     fires = x > 0.01
@@ -390,9 +388,13 @@ def test_latency_linear_one_spike_at_documented_step(x64, T):
 def test_latency_log_code(x64):
     T, tau, thr = 12, 5.0, 0.01
     rng = np.random.default_rng(2)
-    x = np.concatenate([[0.0, 0.01, 0.0105, 0.011, 0.02, 0.05, 1.0, 3.0],
-                        rng.uniform(0.01, 0.0125, size=40),
-                        rng.uniform(0.0, 0.2, size=160)]).reshape(13, 16)
+    x = np.concatenate(
+        [
+            [0.0, 0.01, 0.0105, 0.011, 0.02, 0.05, 1.0, 3.0],
+            rng.uniform(0.01, 0.0125, size=40),
+            rng.uniform(0.0, 0.2, size=160),
+        ]
+    ).reshape(13, 16)
     s = np.asarray(snn.latency(jnp.asarray(x), T, code="log", tau=tau, threshold=thr))
     assert s.shape == (T, 13, 16)
     fires = x > thr
@@ -423,132 +425,150 @@ def test_encoder_errors(key):
 
 # ----------------------------------------------------------------------------- layers
 
-N_IN, N_OUT, T_STEPS, BATCH = 20, 10, 12, 3
+N_IN, N_OUT, N_OUT2, T_STEPS, BATCH = 20, 10, 4, 12, 3
 
 
 @pytest.fixture
 def layer_data(x64):
     x = (jax.random.uniform(jax.random.key(11), (T_STEPS, BATCH, N_IN)) < 0.4).astype(jnp.float64)
     w = 0.6 * jax.random.normal(jax.random.key(12), (N_IN, N_OUT), jnp.float64)
-    return x, w
+    w2 = 0.8 * jax.random.normal(jax.random.key(13), (N_OUT, N_OUT2), jnp.float64)
+    return x, w, w2
 
 
-def _array(cards, w, effects, *, key=0, dac_bits=8):
-    """Fabricate and program an rram_hfox crossbar for `w`, tiled 8 x 8."""
+def _array(cards, w, effects, *, key=0):
+    """Fabricate and program an rram_hfox crossbar for `w`, tiled 8 x 8 (so a 20 x 10
+    matrix spans 3 x 2 tiles, the last ones partly used)."""
     rows, cols = w.shape
-    spec = xbar.CrossbarSpec(device=cards["rram_hfox"], rows=rows, cols=cols, tile_rows=8,
-                             tile_cols=8, effects=effects, dac_bits=dac_bits)
+    spec = xbar.CrossbarSpec(device=cards["rram_hfox"], rows=rows, cols=cols, tile_rows=8, tile_cols=8, effects=effects)
     chip = xbar.fabricate(spec, key=jax.random.key(100 + key))
     return xbar.program(chip, w, key=jax.random.key(200 + key))
 
 
-def _step_loop(layer, syn, x_seq, t=0.0):
+def _synapse(kind, cards, w):
+    if kind == "ideal":
+        return w
+    # every effect but read noise: the read is deterministic, so run and step agree
+    return _array(cards, w, xbar.Effects(read_noise=False))
+
+
+def _step_loop(layer, syn, x_seq, t):
+    """Step a layer through time in a Python loop (the step itself jitted)."""
+    step = jax.jit(lambda s, m, x_t: layer.step(s, m, x_t, t=t))
     mem = layer.neuron.init(x_seq.shape[1:-1] + (N_OUT,), x_seq.dtype)
     spikes, mems = [], []
     for x_t in x_seq:
-        mem, s = layer.step(syn, mem, x_t, t=t)
+        mem, s = step(syn, mem, x_t)
         spikes.append(s)
         mems.append(mem)
     return np.stack(spikes), np.stack(mems)
 
 
 @pytest.mark.parametrize("synapse", ["ideal", "crossbar"])
-@pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_dense_run_equals_step_loop(layer_data, cards, synapse, reset):
-    x, w = layer_data
-    syn = w if synapse == "ideal" else _array(cards, w, xbar.Effects(read_noise=False))
-    layer = SpikingDense(neuron=LIF(beta=0.8, reset=reset))
+def test_dense_run_step_vmap_jit(layer_data, cards, synapse):
+    """One layer on a sequence: `run` (eager) equals stepping in a loop, a `vmap` of
+    per-sample runs, and `jit(run)`."""
+    x, w, _ = layer_data
+    syn = _synapse(synapse, cards, w)
+    layer = SpikingDense(neuron=LIF(beta=0.8))
     spk, mem = layer.run(syn, x, t=100.0)
     assert spk.shape == mem.shape == (T_STEPS, BATCH, N_OUT)
-    ref_s, ref_m = _step_loop(layer, syn, x, t=100.0)
-    assert 0 < ref_s.sum() < ref_s.size
+    assert 0 < float(spk.sum()) < spk.size
+
+    ref_s, ref_m = _step_loop(layer, syn, x, 100.0)
     np.testing.assert_array_equal(np.asarray(spk), ref_s)
     np.testing.assert_allclose(np.asarray(mem), ref_m, rtol=1e-12, atol=1e-12)
-    if synapse == "ideal":  # and against the NumPy neuron on x @ W
-        ref = _numpy_lif(0.8, 1.0, reset, np.asarray(x) @ np.asarray(w))
-        np.testing.assert_array_equal(np.asarray(spk), ref[0])
 
-
-@pytest.mark.parametrize("synapse", ["ideal", "crossbar"])
-def test_dense_vmap_and_jit(layer_data, cards, synapse):
-    x, w = layer_data
-    syn = w if synapse == "ideal" else _array(cards, w, xbar.Effects(read_noise=False))
-    layer = SpikingDense(neuron=LIF(beta=0.8))
-    spk, mem = layer.run(syn, x, t=10.0)
-    vs, vm = jax.vmap(lambda xs: layer.run(syn, xs, t=10.0), in_axes=1, out_axes=1)(x)
+    vs, vm = jax.jit(jax.vmap(lambda s, xs: layer.run(s, xs, t=100.0), in_axes=(None, 1), out_axes=1))(syn, x)
     np.testing.assert_array_equal(np.asarray(vs), np.asarray(spk))
     np.testing.assert_allclose(np.asarray(vm), np.asarray(mem), rtol=1e-12, atol=1e-12)
-    js, jm = jax.jit(lambda s, xs: layer.run(s, xs, t=10.0))(syn, x)
+
+    js, jm = jax.jit(lambda s, xs: layer.run(s, xs, t=100.0))(syn, x)
     np.testing.assert_array_equal(np.asarray(js), np.asarray(spk))
     np.testing.assert_allclose(np.asarray(jm), np.asarray(mem), rtol=1e-12, atol=1e-12)
 
+    if synapse == "ideal":  # and the NumPy neuron driven by x @ W
+        ref = _numpy_lif(0.8, 1.0, "subtract", np.asarray(x) @ np.asarray(w))
+        np.testing.assert_array_equal(np.asarray(spk), ref[0])
+        _assert_mem_close(mem, ref[1])
 
-def test_network_run_shapes_and_wiring(x64):
-    sizes = [N_IN, 16, 7, 4]
-    ws = [0.7 * jax.random.normal(jax.random.key(20 + i), (a, b)) for i, (a, b)
-          in enumerate(zip(sizes[:-1], sizes[1:]))]
-    layers = (SpikingDense(neuron=LIF(beta=0.9)), SpikingDense(neuron=IF(threshold=0.8)),
-              SpikingDense(neuron=LIF(beta=0.7, reset="zero")))
+
+@pytest.mark.parametrize("reset", ["zero", "none"])
+def test_dense_run_equals_step_loop_other_resets(layer_data, reset):
+    x, w, _ = layer_data
+    layer = SpikingDense(neuron=IF(threshold=1.2, reset=reset))
+    spk, mem = layer.run(w, x)
+    ref_s, ref_m = _step_loop(layer, w, x, 0.0)
+    np.testing.assert_array_equal(np.asarray(spk), ref_s)
+    np.testing.assert_allclose(np.asarray(mem), ref_m, rtol=1e-12, atol=1e-12)
+
+
+def test_network_run_shapes_and_wiring(layer_data):
+    x, w, w2 = layer_data
+    w3 = 0.9 * jax.random.normal(jax.random.key(14), (N_OUT2, 3), jnp.float64)
+    ws = [w + 0.15, w2 + 0.4, w3 + 0.6]  # excitatory bias: every layer spikes
+    layers = (
+        SpikingDense(neuron=LIF(beta=0.9)),
+        SpikingDense(neuron=IF(threshold=0.8)),
+        SpikingDense(neuron=LIF(beta=0.7, reset="zero")),
+    )
     net = Network(layers=list(layers))  # any sequence is accepted and stored as a tuple
     assert isinstance(net.layers, tuple)
-    x = (jax.random.uniform(jax.random.key(1), (T_STEPS, 5, N_IN)) < 0.5).astype(jnp.float64)
-    out = net.run(ws, x)
+    out = jax.jit(net.run)(ws, x)
     assert isinstance(out, snn.NetworkOutput)
     assert len(out.spikes) == len(out.membranes) == 3
-    for i, n in enumerate(sizes[1:]):
-        assert out.spikes[i].shape == out.membranes[i].shape == (T_STEPS, 5, n)
+    for i, n in enumerate([N_OUT, N_OUT2, 3]):
+        assert out.spikes[i].shape == out.membranes[i].shape == (T_STEPS, BATCH, n)
     h = x
     for i, layer in enumerate(layers):
         s, m = layer.run(ws[i], h)  # layer i+1 receives layer i's spikes
         np.testing.assert_array_equal(np.asarray(out.spikes[i]), np.asarray(s))
-        np.testing.assert_array_equal(np.asarray(out.membranes[i]), np.asarray(m))
+        np.testing.assert_allclose(np.asarray(out.membranes[i]), np.asarray(m), rtol=1e-12, atol=1e-12)
         assert 0 < float(s.sum()) < s.size
         h = s
     assert out.out_spikes is out.spikes[-1]
     np.testing.assert_array_equal(np.asarray(out.counts), np.asarray(out.spikes[-1].sum(axis=0)))
-    assert out.counts.shape == (5, 4)
+    assert out.counts.shape == (BATCH, 3)
 
 
 def _count_loss(net, syns, x, key=None, t=0.0):
     out = net.run(syns, x, key=key, t=t)
-    counts = out.counts
-    target = jnp.arange(counts.shape[-1], dtype=counts.dtype)
-    return jnp.sum((counts - target) ** 2) + 0.1 * jnp.sum(out.spikes[0])
+    target = jnp.arange(out.counts.shape[-1], dtype=out.counts.dtype)
+    return jnp.sum((out.counts - target) ** 2) + 0.1 * jnp.sum(out.spikes[0])
 
 
-def test_grad_through_crossbar_all_effects(cards, x64):
-    ws = [0.6 * jax.random.normal(jax.random.key(40), (N_IN, 12)),
-          0.6 * jax.random.normal(jax.random.key(41), (12, 4))]
-    net = Network(layers=(SpikingDense(neuron=LIF(surrogate=snn.fast_sigmoid(5.0))),
-                          SpikingDense(neuron=LIF(surrogate=snn.fast_sigmoid(5.0)))))
-    x = (jax.random.uniform(jax.random.key(42), (T_STEPS, 4, N_IN)) < 0.5).astype(jnp.float64)
-    assert xbar.Effects().is_ideal is False
-
-    @jax.jit
-    def loss(ws, k):
-        arrays = [_array(cards, w, xbar.Effects(), key=i) for i, w in enumerate(ws)]
-        return _count_loss(net, arrays, x, key=k, t=3600.0)
-
-    val, grads = jax.value_and_grad(loss)(ws, jax.random.key(43))
-    for g, w in zip(grads, ws):
-        assert g.shape == w.shape
-        assert np.all(np.isfinite(np.asarray(g)))
-        assert float(jnp.sum(jnp.abs(g))) > 0.0
+def _two_layer_net(surrogate):
+    return Network(
+        layers=(SpikingDense(neuron=LIF(surrogate=surrogate)), SpikingDense(neuron=LIF(surrogate=surrogate)))
+    )
 
 
-def test_grad_through_ideal_crossbar_equals_ideal_weights(cards, x64):
-    ws = [0.6 * jax.random.normal(jax.random.key(50), (N_IN, 12)),
-          0.6 * jax.random.normal(jax.random.key(51), (12, 4))]
-    net = Network(layers=(SpikingDense(neuron=LIF(surrogate=snn.arctan(2.0))),
-                          SpikingDense(neuron=LIF(surrogate=snn.arctan(2.0)))))
-    x = (jax.random.uniform(jax.random.key(52), (T_STEPS, 4, N_IN)) < 0.5).astype(jnp.float64)
+def test_grad_through_crossbar_all_effects(layer_data, cards):
+    """Surrogate gradients reach the weights through programming (d2d, write noise,
+    stuck cells, levels) and the read (drift, read noise, DAC, per-tile ADCs)."""
+    x, w, _ = layer_data
+    net = Network(layers=(SpikingDense(neuron=LIF(surrogate=snn.fast_sigmoid(5.0))),))
+    assert not xbar.Effects().is_ideal
+
+    def loss(wi, k):
+        return _count_loss(net, [_array(cards, wi, xbar.Effects())], x, key=k, t=3600.0)
+
+    g = jax.jit(jax.grad(loss))(w, jax.random.key(43))
+    assert g.shape == w.shape
+    assert np.all(np.isfinite(np.asarray(g)))
+    assert float(jnp.sum(jnp.abs(g))) > 0.0
+
+
+def test_grad_through_ideal_crossbar_equals_ideal_weights(layer_data, cards):
+    x, w, w2 = layer_data
+    net = _two_layer_net(snn.arctan(2.0))
 
     def loss_hw(ws):
-        arrays = [_array(cards, w, xbar.Effects.ideal(), key=i) for i, w in enumerate(ws)]
+        arrays = [_array(cards, wi, xbar.Effects.ideal(), key=i) for i, wi in enumerate(ws)]
         return _count_loss(net, arrays, x, t=3600.0)
 
-    l_hw, g_hw = jax.value_and_grad(loss_hw)(ws)
-    l_id, g_id = jax.value_and_grad(lambda ws: _count_loss(net, ws, x))(ws)
+    l_hw, g_hw = jax.jit(jax.value_and_grad(loss_hw))([w, w2])
+    l_id, g_id = jax.jit(jax.value_and_grad(lambda ws: _count_loss(net, ws, x)))([w, w2])
     assert float(l_hw) == float(l_id)
     for a, b in zip(g_hw, g_id):
         assert float(jnp.sum(jnp.abs(b))) > 0.0
@@ -556,12 +576,14 @@ def test_grad_through_ideal_crossbar_equals_ideal_weights(cards, x64):
 
 
 def test_synaptic_current(layer_data, cards):
-    x, w = layer_data
-    np.testing.assert_allclose(np.asarray(snn.synaptic_current(w, x)), np.asarray(x) @ np.asarray(w),
-                               rtol=1e-12, atol=1e-15)
+    x, w, _ = layer_data
+    np.testing.assert_allclose(
+        np.asarray(snn.synaptic_current(w, x)), np.asarray(x) @ np.asarray(w), rtol=1e-12, atol=1e-15
+    )
     arr = _array(cards, w, xbar.Effects.ideal())
-    np.testing.assert_allclose(np.asarray(snn.synaptic_current(arr, x)),
-                               np.asarray(x) @ np.asarray(w), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(snn.synaptic_current(arr, x)), np.asarray(x) @ np.asarray(w), rtol=1e-10, atol=1e-12
+    )
     with pytest.raises(ValueError, match=r"synapse.*\(20,\)"):
         snn.synaptic_current(w[:, 0], x)
     with pytest.raises(ValueError, match=r"synapse.*\(1, 20, 10\)"):
@@ -573,7 +595,7 @@ def test_synaptic_current(layer_data, cards):
 
 
 def test_layer_and_network_errors(layer_data):
-    x, w = layer_data
+    x, w, _ = layer_data
     with pytest.raises(TypeError, match=r"SpikingDense\.neuron.*Surrogate"):
         SpikingDense(neuron=snn.fast_sigmoid())
     with pytest.raises(TypeError, match=r"Network\.layers"):

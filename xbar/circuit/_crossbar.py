@@ -25,6 +25,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _random as _rnd
 from .._effects import Effects
@@ -141,7 +142,7 @@ class CrossbarSpec:
                 continue
             value = as_float_leaf(value, f"CrossbarSpec.{name}")
             object.__setattr__(self, name, value)
-            if is_concrete(value) and not bool(jnp.all(value > 0)):
+            if is_concrete(value) and not np.all(np.asarray(value) > 0):
                 raise ValueError(f"CrossbarSpec.{name}: expected a positive value, got {value}")
 
     # --------------------------------------------------------------- geometry

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import _random as _rnd
 from .._effects import Effects
@@ -51,21 +52,26 @@ def _poly(coeffs, x):
     return out
 
 
+# Validation runs on concrete values with NumPy: jnp on a concrete array inside a jit
+# trace would give a tracer (and bool() of it an error); tracers are skipped.
 def _positive(name: str, value) -> None:
-    if is_concrete(value) and not bool(jnp.all(jnp.asarray(value) > 0)):
+    if is_concrete(value) and not np.all(np.asarray(value) > 0):
         raise ValueError(f"{name}: expected a positive value, got {value}")
 
 
 def _nonnegative(name: str, value) -> None:
-    if is_concrete(value) and not bool(jnp.all(jnp.asarray(value) >= 0)):
+    if is_concrete(value) and not np.all(np.asarray(value) >= 0):
         raise ValueError(f"{name}: expected a value >= 0, got {value}")
 
 
 def _probability(name: str, value) -> None:
-    if is_concrete(value):
-        v = jnp.asarray(value)
-        if not bool(jnp.all((v >= 0) & (v <= 1))):
-            raise ValueError(f"{name}: expected a probability in [0, 1], got {value}")
+    if is_concrete(value) and not np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1)):
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {value}")
+
+
+def _increasing(name: str, lo_name: str, lo, hi) -> None:
+    if is_concrete(lo, hi) and not np.all(np.asarray(lo) < np.asarray(hi)):
+        raise ValueError(f"{name}: expected > {lo_name} ({lo}), got {hi}")
 
 
 @pytree_dataclass
@@ -73,7 +79,8 @@ class Device:
     """Base of the cell models (not instantiated directly).
 
     Common fields: `name` (static card name), `v_read` [V], `t_read` [s], `p_stuck_on`,
-    `p_stuck_off` (probabilities per device), `d2d_sigma` (relative spread). Every
+    `p_stuck_off` (probabilities per device; per MTJ for STT-MRAM), `d2d_sigma`
+    (relative spread). Every
     model exposes its nominal programmable range as `g_min`, `g_max` [S].
     """
 
@@ -95,7 +102,9 @@ class Device:
         _positive(f"{type(self).__name__}.t_read", self.t_read)
         _probability(f"{type(self).__name__}.p_stuck_on", self.p_stuck_on)
         _probability(f"{type(self).__name__}.p_stuck_off", self.p_stuck_off)
-        _probability(f"{type(self).__name__}.p_stuck_on + p_stuck_off", self.p_stuck_on + self.p_stuck_off)
+        if is_concrete(self.p_stuck_on, self.p_stuck_off):
+            total = np.asarray(self.p_stuck_on) + np.asarray(self.p_stuck_off)
+            _probability(f"{type(self).__name__}.p_stuck_on + p_stuck_off", total)
         _nonnegative(f"{type(self).__name__}.d2d_sigma", self.d2d_sigma)
         self._check()
 
@@ -183,8 +192,7 @@ class RRAM(Device):
 
     def _check(self) -> None:
         _positive("RRAM.g_min", self.g_min)
-        if is_concrete(self.g_min, self.g_max) and not bool(jnp.all(self.g_min < self.g_max)):
-            raise ValueError(f"RRAM.g_max: expected > g_min ({self.g_min}), got {self.g_max}")
+        _increasing("RRAM.g_max", "g_min", self.g_min, self.g_max)
         _positive("RRAM.prog_sigma_gref", self.prog_sigma_gref)
         _nonnegative("RRAM.read_sigma", self.read_sigma)
         _nonnegative("RRAM.relax_sigma_per_decade", self.relax_sigma_per_decade)
@@ -198,7 +206,7 @@ class RRAM(Device):
         lo, hi = self.window(fab, effects)
         g = clip_window(g_target, lo, hi)
         if effects.write_noise:
-            g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
+            g = g + self.prog_sigma(g) * _rnd.normal(k_prog, g.shape)
         return {"g": jnp.maximum(g, 0.0), "key_time": k_relax}
 
     def relax_sigma(self, t):
@@ -223,7 +231,8 @@ class PCM(Device):
     With ``x = G_T/g_max`` for the target conductance ``G_T``:
 
     * Programming noise: ``G_prog = max(0, G_T + σ_prog(G_T)·ξ)`` with
-      ``σ_prog = Σ_k c_k (G_T/prog_sigma_gref)^k``.
+      ``σ_prog = Σ_k c_k (G_T/prog_sigma_gref)^k``, where ``G_T`` is the target
+      clipped to the cell's window (what write-verify can reach).
     * Drift exponent, drawn once per device at programming:
       ``μ_ν = clip(a_μ ln x + b_μ, μ_min, μ_max)``, ``σ_ν = clip(a_σ ln x + b_σ, σ_min, σ_max)``,
       ``ν = |μ_ν + σ_ν ξ|``.
@@ -257,8 +266,7 @@ class PCM(Device):
 
     def _check(self) -> None:
         _positive("PCM.g_min", self.g_min)
-        if is_concrete(self.g_min, self.g_max) and not bool(jnp.all(self.g_min < self.g_max)):
-            raise ValueError(f"PCM.g_max: expected > g_min ({self.g_min}), got {self.g_max}")
+        _increasing("PCM.g_max", "g_min", self.g_min, self.g_max)
         _positive("PCM.prog_sigma_gref", self.prog_sigma_gref)
         _positive("PCM.drift_t0", self.drift_t0)
         _positive("PCM.read_x_floor", self.read_x_floor)
@@ -281,11 +289,12 @@ class PCM(Device):
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:
         k_prog, k_nu = jax.random.split(key)
         lo, hi = self.window(fab, effects)
-        g = clip_window(g_target, lo, hi)
+        target = clip_window(g_target, lo, hi)  # write-verify aims at a reachable value
+        g = target
         if effects.write_noise:
-            g = g + self.prog_sigma(g_target) * _rnd.normal(k_prog, g.shape)
+            g = g + self.prog_sigma(target) * _rnd.normal(k_prog, g.shape)
         # the drift exponent depends on the target state; store what it needs
-        return {"g": jnp.maximum(g, 0.0), "g_target": g_target, "key_time": k_nu}
+        return {"g": jnp.maximum(g, 0.0), "g_target": target, "key_time": k_nu}
 
     def drift_exponents(self, state):
         """Each device's drift exponent ν (drawn once per programming, from its key)."""
@@ -323,6 +332,9 @@ class STTMRAM(Device):
       directions with ``τ = tau0·exp(delta)``; after time t an MTJ differs from its
       written state with probability ``(1 − exp(−2t/τ))/2`` (two-state Markov chain).
     * Read noise: relative, `read_sigma_rel`·G.
+
+    `temperature` is the temperature at which the card's `delta` applies; the model
+    does not rescale Δ with temperature yet.
     """
 
     r_p: jax.Array
@@ -338,7 +350,7 @@ class STTMRAM(Device):
 
     def _check(self) -> None:
         _positive("STTMRAM.r_p", self.r_p)
-        if is_concrete(self.on_off) and not bool(jnp.all(self.on_off > 1)):
+        if is_concrete(self.on_off) and not np.all(np.asarray(self.on_off) > 1):
             raise ValueError(f"STTMRAM.on_off: expected R_AP/R_P > 1, got {self.on_off}")
         if (
             isinstance(self.mtjs_per_device, bool)
@@ -405,7 +417,8 @@ class STTMRAM(Device):
             s = s + jax.lax.stop_gradient(s_disc - s)
         if effects.write_noise:
             fail = _rnd.uniform(k_wer, s.shape) < self.write_error_rate
-            s = jnp.where(fail, 1.0 - s, s)
+            # a failed write leaves the other state; the straight-through gradient is kept
+            s = s + jax.lax.stop_gradient(jnp.where(fail, 1.0 - 2.0 * s, 0.0))
         return {"s": s, "key_time": k_ret}
 
     def conductance(self, fab, state, t, *, effects: Effects):
@@ -452,8 +465,7 @@ class FloatingGate(Device):
 
     def _check(self) -> None:
         _positive("FloatingGate.i_min", self.i_min)
-        if is_concrete(self.i_min, self.i_max) and not bool(jnp.all(self.i_min < self.i_max)):
-            raise ValueError(f"FloatingGate.i_max: expected > i_min ({self.i_min}), got {self.i_max}")
+        _increasing("FloatingGate.i_max", "i_min", self.i_min, self.i_max)
         _nonnegative("FloatingGate.prog_sigma_rel", self.prog_sigma_rel)
         _nonnegative("FloatingGate.read_noise_a", self.read_noise_a)
         _positive("FloatingGate.read_noise_b", self.read_noise_b)

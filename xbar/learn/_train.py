@@ -79,8 +79,12 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"TrainConfig.{name}: expected a positive int, got {v!r}")
-        if not (self.lr > 0):
+        if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"TrainConfig.lr: expected a positive learning rate, got {self.lr!r}")
+        if not (self.logit_scale > 0 and math.isfinite(self.logit_scale)):
+            raise ValueError(f"TrainConfig.logit_scale: expected a positive number, got {self.logit_scale!r}")
+        if not (self.t >= 0 and math.isfinite(self.t)):
+            raise ValueError(f"TrainConfig.t: expected a time >= 0 s, got {self.t!r}")
 
 
 def init_weights(sizes: Sequence[int], *, key, gain: float = 1.0) -> list:
@@ -120,10 +124,12 @@ def ce_rate_loss(out_spikes, labels):
 
 
 def predict(out):
-    """Class per sample: most output spikes; ties broken by the summed output membrane."""
+    """Class per sample: most output spikes; ties broken by the summed output membrane
+    (among the tied classes only), then by the lowest index."""
     counts = out.spikes[-1].sum(axis=0)
-    mem = out.membranes[-1].mean(axis=0)
-    return jnp.argmax(counts + 1e-3 * jnp.tanh(mem), axis=-1)
+    mem = out.membranes[-1].sum(axis=0)
+    best = counts.max(axis=-1, keepdims=True)
+    return jnp.argmax(jnp.where(counts == best, mem, -jnp.inf), axis=-1)
 
 
 def _check_specs(specs, weights):
@@ -189,7 +195,10 @@ def train(
 
     With `specs` (one `CrossbarSpec` per layer) the forward pass runs through the
     crossbar read path (hardware in the loop); without, through ideal matrices.
-    Returns ``(weights, history)`` where history has per-epoch mean loss and accuracy.
+    Each epoch visits the data in a fresh random order in full batches (a last partial
+    batch is dropped, so every step compiles once). Returns ``(weights, history)`` where
+    history has per-epoch mean loss and accuracy. Raises `FloatingPointError` if the loss
+    or the weights stop being finite.
     """
     weights = [jnp.asarray(w) for w in weights]
     specs = _check_specs(specs, weights)
@@ -200,6 +209,11 @@ def train(
     if y_train.shape != (x_train.shape[0],):
         raise ValueError(f"y_train: expected shape ({x_train.shape[0]},), got {y_train.shape}")
     hardware = specs is not None
+    if config.resample_chips and not hardware:
+        raise ValueError(
+            "config.resample_chips: expected specs (one CrossbarSpec per layer) to fabricate chips from, "
+            "got specs=None"
+        )
     opt = optax.adam(config.lr)
     opt_state = opt.init(weights)
     loss_fn = _make_loss(net, config, hardware)
@@ -233,11 +247,11 @@ def train(
             bar.update(1)
         history["loss"].append(float(jnp.mean(jnp.stack(losses))))
         history["acc"].append(float(jnp.mean(jnp.stack(accs))))
-        if not math.isfinite(history["loss"][-1]):
+        if not math.isfinite(history["loss"][-1]) or not bool(_all_finite(weights)):
             bar.close()
             raise FloatingPointError(
-                f"train: the loss became {history['loss'][-1]} in epoch {len(history['loss'])} "
-                f"(learning rate {config.lr}); the weights are no longer finite"
+                f"train: non-finite values in epoch {len(history['loss'])} (mean loss "
+                f"{history['loss'][-1]}, learning rate {config.lr}); the weights are no longer usable"
             )
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.3f}")
     bar.close()
@@ -268,6 +282,10 @@ def evaluate(
     specs = _check_specs(specs, weights)
     x = np.asarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.int32)
+    if x.ndim != 2 or x.shape[1] != weights[0].shape[0]:
+        raise ValueError(f"x: expected shape (n, {weights[0].shape[0]}), got {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"y: expected shape ({x.shape[0]},), got {y.shape}")
     n = x.shape[0]
     if specs is None:
         chips = 1
@@ -308,6 +326,11 @@ def _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k_data, t, nu
         return jnp.sum((predict(out) == yb) & valid)
 
     return jax.lax.map(one_chip, chip_keys)
+
+
+@jax.jit
+def _all_finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree_util.tree_leaves(tree)]))
 
 
 def _progress(total: int, desc: str, enabled: bool):

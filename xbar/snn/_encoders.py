@@ -40,6 +40,10 @@ def latency(x, num_steps: int, *, code: str = "linear", tau=5.0, threshold=0.01)
     _check_steps(num_steps)
     if code not in LATENCY_CODES:
         raise ValueError(f"code: expected one of {LATENCY_CODES}, got {code!r}")
+    if not (isinstance(tau, (int, float)) and tau > 0) and not hasattr(tau, "shape"):
+        raise ValueError(f"tau: expected a positive time constant in steps, got {tau!r}")
+    if isinstance(threshold, (int, float)) and not (0 <= threshold < 1):
+        raise ValueError(f"threshold: expected a value in [0, 1), got {threshold!r}")
     x = jnp.asarray(x, dtype=jnp.result_type(float))
     fires = x > threshold
     if code == "linear":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ._surrogate import Surrogate, fast_sigmoid
@@ -38,7 +39,7 @@ def _check_common(neuron, cls_name: str) -> None:
         )
     thr = as_float_leaf(neuron.threshold, f"{cls_name}.threshold")
     object.__setattr__(neuron, "threshold", thr)
-    if is_concrete(thr) and not bool(jnp.all(thr > 0)):
+    if is_concrete(thr) and not np.all(np.asarray(thr) > 0):
         raise ValueError(f"{cls_name}.threshold: expected a positive value, got {neuron.threshold}")
 
 
@@ -74,7 +75,7 @@ class LIF:
             object.__setattr__(self, "surrogate", fast_sigmoid())
         beta = as_float_leaf(self.beta, "LIF.beta")
         object.__setattr__(self, "beta", beta)
-        if is_concrete(beta) and not bool(jnp.all((beta >= 0) & (beta <= 1))):
+        if is_concrete(beta) and not np.all((np.asarray(beta) >= 0) & (np.asarray(beta) <= 1)):
             raise ValueError(f"LIF.beta: expected a decay factor in [0, 1], got {self.beta}")
         _check_common(self, "LIF")
 

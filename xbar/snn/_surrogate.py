@@ -23,6 +23,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 
@@ -71,7 +72,7 @@ class Surrogate:
             raise ValueError(f"Surrogate.kind: expected one of {SURROGATES}, got {self.kind!r}")
         k = as_float_leaf(self.k, f"{self.kind} slope")
         object.__setattr__(self, "k", k)
-        if is_concrete(k) and not bool(jnp.all(k > 0)):
+        if is_concrete(k) and not np.all(np.asarray(k) > 0):
             raise ValueError(f"{self.kind}: expected a positive slope parameter, got {self.k}")
 
     def __call__(self, x):
