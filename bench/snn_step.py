@@ -17,6 +17,9 @@ in this process; ratios are against the `plain` variant:
 * `hw-fresh`    — `hw` plus a freshly fabricated chip every step.
 * `hw-noadc`    — `hw` without ADCs (tiles summed in analog).
 * `hw-out`      — `hw` with exact per-read output noise (`read_noise="output"`).
+* `hw-ident`    — `hw` with the identity straight-through estimator for the ADC
+                  (`adc_ste="identity"`; the default `"clipped"` zeroes the gradient of
+                  saturated conversions, which needs a mask per tile in the backward pass).
 
 Usage: python bench/snn_step.py [--threads N] [--runs 20] [--warmup 3] [--json out.json]
 Thread control happens before JAX is imported.
@@ -34,7 +37,7 @@ p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 p.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = default, all cores)")
 p.add_argument("--runs", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
-p.add_argument("--variants", default="plain,plain-loop,hw,hw-fresh,hw-noadc,hw-out")
+p.add_argument("--variants", default="plain,plain-loop,hw,hw-ident,hw-fresh,hw-noadc,hw-out")
 p.add_argument("--json", default="")
 ARGS = p.parse_args()
 if ARGS.threads > 0:
@@ -113,9 +116,12 @@ def chips_for(variant):
         return None
     effects = xbar.Effects(adc=variant != "hw-noadc")
     read_noise = "output" if variant == "hw-out" else "conductance"
+    adc_ste = "identity" if variant == "hw-ident" else "clipped"
     dev = xbar.devices.load("rram_hfox")
     specs = [
-        xbar.CrossbarSpec(device=dev, rows=a, cols=b, effects=effects, read_noise=read_noise, dac_bits=None)
+        xbar.CrossbarSpec(
+            device=dev, rows=a, cols=b, effects=effects, read_noise=read_noise, dac_bits=None, adc_ste=adc_ste
+        )
         for a, b in zip(SIZES[:-1], SIZES[1:])
     ]
     keys = jax.random.split(jax.random.key(7), len(specs))

@@ -34,8 +34,8 @@ def plot_demo_accuracy(result: dict, ax=None):
     lo = max(0.0, min(np.nanmin(hil), np.nanmin(naive)) - 10)
     ax.set_ylim(lo, 100)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['dataset']}: SNN accuracy on memristive crossbars")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title(f"{result['dataset']}: SNN accuracy on memristive crossbars", pad=30)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize=8, frameon=False)
     return ax
 
 
