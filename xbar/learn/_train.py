@@ -148,6 +148,18 @@ def _check_specs(specs, weights):
     return specs
 
 
+def _check_data(weights, x, y, x_name: str, y_name: str):
+    """Inputs ``(n, n_in)`` as float32 and labels ``(n,)`` as int32, or a clear error."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int32)
+    n_in = weights[0].shape[0]
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ValueError(f"{x_name}: expected shape (n, {n_in}), got {x.shape}")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{y_name}: expected shape ({x.shape[0]},), got {y.shape}")
+    return x, y
+
+
 def _fabricate_all(specs, key):
     keys = jax.random.split(key, len(specs))
     return tuple(fabricate(s, key=k) for s, k in zip(specs, keys))
@@ -202,12 +214,7 @@ def train(
     """
     weights = [jnp.asarray(w) for w in weights]
     specs = _check_specs(specs, weights)
-    x_train = np.asarray(x_train, dtype=np.float32)
-    y_train = np.asarray(y_train, dtype=np.int32)
-    if x_train.ndim != 2 or x_train.shape[1] != weights[0].shape[0]:
-        raise ValueError(f"x_train: expected shape (n, {weights[0].shape[0]}), got {x_train.shape}")
-    if y_train.shape != (x_train.shape[0],):
-        raise ValueError(f"y_train: expected shape ({x_train.shape[0]},), got {y_train.shape}")
+    x_train, y_train = _check_data(weights, x_train, y_train, "x_train", "y_train")
     hardware = specs is not None
     if config.resample_chips and not hardware:
         raise ValueError(
@@ -280,12 +287,7 @@ def evaluate(
     """
     weights = [jnp.asarray(w) for w in weights]
     specs = _check_specs(specs, weights)
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.int32)
-    if x.ndim != 2 or x.shape[1] != weights[0].shape[0]:
-        raise ValueError(f"x: expected shape (n, {weights[0].shape[0]}), got {x.shape}")
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"y: expected shape ({x.shape[0]},), got {y.shape}")
+    x, y = _check_data(weights, x, y, "x", "y")
     n = x.shape[0]
     if specs is None:
         chips = 1
