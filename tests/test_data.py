@@ -128,6 +128,11 @@ def test_digits_source_tree_fallback(monkeypatch):
         raise ModuleNotFoundError(f"No module named {name!r}")
 
     monkeypatch.setattr(importlib.resources, "files", no_package)
+    if not _datasets._DIGITS_SOURCE_PATH.exists():
+        # an installed package (CI): no source tree beside it, so a clear error
+        with pytest.raises(FileNotFoundError, match="digits"):
+            _datasets._digits_bytes()
+        return
     _, where = _datasets._digits_bytes()
     assert pathlib.Path(where) == _datasets._DIGITS_SOURCE_PATH
     np.testing.assert_array_equal(load_digits().x_test, load_digits().x_test)
