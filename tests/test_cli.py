@@ -1,6 +1,7 @@
 """The `xbar` command line, the demo in short mode, and atomic result files."""
 
 import json
+import os
 import shutil
 import subprocess
 
@@ -74,5 +75,8 @@ def test_atomic_json_keeps_the_old_file_on_failure(tmp_path):
         write_json_atomic(path, {"a": object()})  # not serializable
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     with pytest.raises(ValueError, match="path: expected a file name, got the directory"):
         write_json_atomic(tmp_path, {"a": 1})
