@@ -52,14 +52,17 @@ def _key_words(key):
 
 
 def bits(key, shape) -> jax.Array:
-    """Uniform random uint32 of `shape`."""
+    """Uniform random uint32 of `shape`: element i is the first output word of the
+    hash of counter (i, 0). One hash per element and no concatenation, so XLA fuses it
+    into its consumer as one branch-free vector loop."""
     shape = tuple(shape)
     n = math.prod(shape)
-    half = (n + 1) // 2
+    if n >= 2**32:
+        raise ValueError(f"shape: expected fewer than 2**32 elements, got {n}")
     k0, k1 = _key_words(key)
-    count = jnp.arange(half, dtype=jnp.uint32)
-    y0, y1 = threefry2x32(k0, k1, count, jnp.zeros_like(count))
-    return jnp.concatenate([y0, y1])[:n].reshape(shape)
+    count = jax.lax.iota(jnp.uint32, n).reshape(shape) if shape else jnp.zeros((), jnp.uint32)
+    y0, _ = threefry2x32(k0, k1, count, jnp.zeros_like(count))
+    return y0
 
 
 def _open_unit(b, dtype):

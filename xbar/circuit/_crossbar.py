@@ -30,7 +30,7 @@ import numpy as np
 from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
-from ..devices._models import Device
+from ..devices._models import Device, after_programming
 from ..periphery._quant import STE_NAMES, adc, check_bits, dac
 
 __all__ = [
@@ -186,15 +186,13 @@ class CrossbarArray:
 
     Fields: `spec`; `fab` (per plane, the draws fixed at fabrication); `state` (per
     plane, the programmed device state, ``None`` before programming); `scale` (``s``,
-    siemens per weight unit); `ref_level` (mean ``|ΔG|`` right after programming, the
-    drift-compensation reference).
+    siemens per weight unit).
     """
 
     spec: CrossbarSpec
     fab: dict
     state: dict | None = None
     scale: jax.Array | None = None
-    ref_level: jax.Array | None = None
 
     @property
     def programmed(self) -> bool:
@@ -279,17 +277,12 @@ def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
     # materialize the programmed state once: otherwise XLA fuses (and recomputes) the
     # random draws inside every consumer (reads, reductions, the backward pass)
     state = jax.lax.optimization_barrier(state)
-    programmed = CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale)
-    if not _compensates(spec):
-        return programmed
-    # the drift-compensation reference is a measured calibration constant: no gradient
-    delta_g0 = _delta_g(spec, conductances(programmed, t=0.0))
-    ref_level = jax.lax.stop_gradient(jnp.mean(jnp.abs(delta_g0)))
-    return CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale, ref_level=ref_level)
+    return CrossbarArray(spec=spec, fab=array.fab, state=state, scale=scale)
 
 
-def _compensates(spec: CrossbarSpec) -> bool:
-    return spec.drift_compensation and spec.effects.drift
+def _compensates(spec: CrossbarSpec, t) -> bool:
+    """Global drift compensation applies; at a statically zero t its factor is exactly 1."""
+    return spec.drift_compensation and spec.effects.drift and not after_programming(t)
 
 
 def conductances(array: CrossbarArray, *, t=0.0) -> dict:
@@ -413,7 +406,10 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
 
     # back to weight units: I/v_read = u·ΔG, and ΔG = s·W
     y = cur * (in_scale * spec.x_max / array.scale)
-    if _compensates(spec):
+    if _compensates(spec, t):
+        # α = mean|ΔG| right after programming / mean|ΔG| now: a measured calibration
+        # constant (aihwkit's GlobalDriftCompensation), so no gradient flows through it
+        ref = jnp.mean(jnp.abs(_delta_g(spec, conductances(array, t=0.0))))
         level = jnp.maximum(jnp.mean(jnp.abs(delta_g_mean)), jnp.finfo(y.dtype).tiny)
-        y = y * jax.lax.stop_gradient(array.ref_level / level)
+        y = y * jax.lax.stop_gradient(ref / level)
     return y[:, : spec.cols].reshape(batch_shape + (spec.cols,))
