@@ -377,6 +377,10 @@ def test_evaluate_errors(problem, net, w0, specs):
         ("lr", 0.0),
         ("lr", -1e-3),
         ("lr", float("nan")),
+        ("lr_schedule", "linear"),
+        ("lr_final", 1.5),
+        ("logit_scale", 0.0),
+        ("t", -1.0),
     ],
 )
 def test_train_config_errors(field, value):
@@ -392,3 +396,11 @@ def test_train_config_defaults_and_frozen():
         cfg.lr = 1.0  # type: ignore[misc]
     with pytest.raises(TypeError):
         TrainConfig(25)  # keyword only
+
+
+def test_learning_rate_schedules():
+    cos = learn.learning_rate(learn.TrainConfig(lr=2e-3, lr_final=0.05), 100)
+    assert float(cos(0)) == pytest.approx(2e-3)
+    assert float(cos(50)) == pytest.approx(2e-3 * (0.05 + 0.95 * 0.5))  # half way down the cosine
+    assert float(cos(100)) == pytest.approx(2e-3 * 0.05)
+    assert learn.learning_rate(learn.TrainConfig(lr=1e-3, lr_schedule="constant"), 100) == 1e-3

@@ -16,9 +16,9 @@ def test_readme_python_blocks_run():
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
     assert len(blocks) >= 2
     code = "\n".join(blocks)
-    assert "epochs=20" in code
+    assert "epochs=30" in code
     namespace: dict = {}
-    exec(compile(code.replace("epochs=20", "epochs=2"), str(README), "exec"), namespace)
+    exec(compile(code.replace("epochs=30", "epochs=2"), str(README), "exec"), namespace)
     assert namespace["y"].shape == (32, 256)
     acc = namespace["acc"]
     assert acc.shape == (5,) and all(0.0 <= a <= 1.0 for a in acc)

@@ -46,7 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
             "floating-gate chips. Prints a table and saves a plot."
         ),
     )
-    d.add_argument("--epochs", type=_positive_int, default=20, help="training epochs (default 20)")
+    d.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
     d.add_argument("--chips", type=_positive_int, default=5,
                    help="fabricated chips per device for evaluation (default 5)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

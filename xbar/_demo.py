@@ -44,7 +44,7 @@ DEMO_EVALS = (
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class DemoConfig:
-    epochs: int = 20
+    epochs: int = 30
     chips: int = 5
     hidden: int = 128
     num_steps: int = 25

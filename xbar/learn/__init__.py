@@ -3,6 +3,7 @@ of trained weights on ideal and programmed hardware."""
 
 from ._train import ENCODERS as ENCODERS
 from ._train import LOSSES as LOSSES
+from ._train import LR_SCHEDULES as LR_SCHEDULES
 from ._train import TrainConfig as TrainConfig
 from ._train import ce_count_loss as ce_count_loss
 from ._train import ce_rate_loss as ce_rate_loss
@@ -10,5 +11,6 @@ from ._train import encode as encode
 from ._train import evaluate as evaluate
 from ._train import hardware_forward as hardware_forward
 from ._train import init_weights as init_weights
+from ._train import learning_rate as learning_rate
 from ._train import predict as predict
 from ._train import train as train

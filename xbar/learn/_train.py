@@ -29,6 +29,7 @@ from ..snn._layers import Network
 __all__ = [
     "TrainConfig",
     "init_weights",
+    "learning_rate",
     "encode",
     "ce_count_loss",
     "ce_rate_loss",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 ENCODERS = ("rate", "latency", "direct")
+LR_SCHEDULES = ("cosine", "constant")
 LOSSES = ("ce_count", "ce_rate")
 
 
@@ -54,7 +56,9 @@ class TrainConfig:
     - `loss`: ``"ce_count"`` (cross entropy of output spike counts ×
       `logit_scale`) or ``"ce_rate"`` (mean over time of the per-step cross entropy of
       output spikes, snnTorch's ``ce_rate_loss``).
-    - `epochs`, `batch_size`, `lr` (Adam), `seed` (data order).
+    - `epochs`, `batch_size`, `lr` (Adam's initial learning rate), `seed` (data order).
+    - `lr_schedule`: ``"cosine"`` (decay to `lr_final`·`lr` over the run; default) or
+      ``"constant"``.
     - `resample_chips`: fabricate fresh chips at every step (hardware training only).
     - `t`: time since programming seen during training [s].
     """
@@ -66,6 +70,8 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 2e-3
+    lr_schedule: str = "cosine"
+    lr_final: float = 0.05
     seed: int = 0
     resample_chips: bool = False
     t: float = 0.0
@@ -81,10 +87,21 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name}: expected a positive int, got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"TrainConfig.lr: expected a positive learning rate, got {self.lr!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"TrainConfig.lr_schedule: expected one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if not (0 <= self.lr_final <= 1):
+            raise ValueError(f"TrainConfig.lr_final: expected a fraction in [0, 1], got {self.lr_final!r}")
         if not (self.logit_scale > 0 and math.isfinite(self.logit_scale)):
             raise ValueError(f"TrainConfig.logit_scale: expected a positive number, got {self.logit_scale!r}")
         if not (self.t >= 0 and math.isfinite(self.t)):
             raise ValueError(f"TrainConfig.t: expected a time >= 0 s, got {self.t!r}")
+
+
+def learning_rate(config: TrainConfig, total_steps: int):
+    """The step size as optax takes it: a number, or a schedule over `total_steps`."""
+    if config.lr_schedule == "cosine":
+        return optax.cosine_decay_schedule(config.lr, total_steps, alpha=config.lr_final)
+    return config.lr
 
 
 def init_weights(sizes: Sequence[int], *, key, gain: float = 1.0) -> list:
@@ -221,7 +238,10 @@ def train(
             "config.resample_chips: expected specs (one CrossbarSpec per layer) to fabricate chips from, "
             "got specs=None"
         )
-    opt = optax.adam(config.lr)
+    n = x_train.shape[0]
+    bs = min(config.batch_size, n)
+    n_batches = n // bs
+    opt = optax.adam(learning_rate(config, config.epochs * n_batches))
     opt_state = opt.init(weights)
     loss_fn = _make_loss(net, config, hardware)
 
@@ -236,9 +256,6 @@ def train(
 
     key, k_chips = jax.random.split(key)
     chips = _fabricate_all(specs, k_chips) if hardware else None
-    n = x_train.shape[0]
-    bs = min(config.batch_size, n)
-    n_batches = n // bs
     rng = np.random.default_rng(config.seed)
     history = {"loss": [], "acc": []}
     bar = _progress(config.epochs * n_batches, desc, progress)
