@@ -29,7 +29,10 @@ __all__ = ["LIF", "IF", "RESETS"]
 RESETS = ("subtract", "zero", "none")
 
 
-def _check_common(neuron, cls_name: str) -> None:
+def _init_common(neuron, cls_name: str) -> None:
+    """Default surrogate, then validate reset, surrogate and threshold."""
+    if neuron.surrogate is None:
+        object.__setattr__(neuron, "surrogate", fast_sigmoid())
     if neuron.reset not in RESETS:
         raise ValueError(f"{cls_name}.reset: expected one of {RESETS}, got {neuron.reset!r}")
     if not isinstance(neuron.surrogate, Surrogate):
@@ -56,8 +59,14 @@ def _step(beta, threshold, reset_mode, surrogate, mem, current):
     return mem, surrogate(mem - thr)
 
 
+class _Neuron:
+    def init(self, shape, dtype=None):
+        """Zero membrane of the given shape."""
+        return jnp.zeros(shape, dtype or jnp.result_type(float))
+
+
 @pytree_dataclass
-class LIF:
+class LIF(_Neuron):
     """Leaky integrate-and-fire neuron.
 
     **Arguments:** `beta` (membrane decay per step, in ``[0, 1]``; default 0.9),
@@ -71,17 +80,11 @@ class LIF:
     surrogate: Surrogate = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if self.surrogate is None:
-            object.__setattr__(self, "surrogate", fast_sigmoid())
         beta = as_float_leaf(self.beta, "LIF.beta")
         object.__setattr__(self, "beta", beta)
         if is_concrete(beta) and not np.all((np.asarray(beta) >= 0) & (np.asarray(beta) <= 1)):
             raise ValueError(f"LIF.beta: expected a decay factor in [0, 1], got {self.beta}")
-        _check_common(self, "LIF")
-
-    def init(self, shape, dtype=None):
-        """Zero membrane of the given shape."""
-        return jnp.zeros(shape, dtype or jnp.result_type(float))
+        _init_common(self, "LIF")
 
     def step(self, mem, current):
         """One time step: ``(U[t−1], I[t]) -> (U[t], S[t])``."""
@@ -89,7 +92,7 @@ class LIF:
 
 
 @pytree_dataclass
-class IF:
+class IF(_Neuron):
     """Integrate-and-fire neuron (no leak, ``β = 1``).
 
     **Arguments:** `threshold` (default 1.0), `reset` (``"subtract"``, ``"zero"`` or
@@ -101,12 +104,7 @@ class IF:
     surrogate: Surrogate = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        if self.surrogate is None:
-            object.__setattr__(self, "surrogate", fast_sigmoid())
-        _check_common(self, "IF")
-
-    def init(self, shape, dtype=None):
-        return jnp.zeros(shape, dtype or jnp.result_type(float))
+        _init_common(self, "IF")
 
     def step(self, mem, current):
         return _step(1.0, self.threshold, self.reset, self.surrogate, mem, current)
