@@ -70,8 +70,9 @@ class CrossbarSpec:
     - `mapping`: ``"differential"`` (two devices per weight, default) or
       ``"reference"`` (one device per weight plus a reference column per tile).
     - `v_read`: read voltage at full-scale input [V]; default: the device card's. The
-      linear read's outputs do not depend on it (currents scale with it, and so do the
-      ADC's full scale); it sets the physical currents (`column_currents`).
+      linear read's outputs do not depend on it (currents scale with it, and so does the
+      ADC's full scale); it sets the physical current scale (`spec.read_voltage`), which
+      the energy and circuit models build on.
     - `x_max`: input full scale (inputs are in ``[0, x_max]``, default 1: spikes).
     - `signed_inputs`: allow negative inputs (bipolar read voltages).
     - `dac_bits`: input DAC resolution (default 8), or ``None`` for binary row drivers:

@@ -141,10 +141,6 @@ class Device:
             return self.g_min, self.g_max
         return fab["lo"], fab["hi"]
 
-    def stuck_masks(self, fab):
-        """Boolean masks ``(stuck_on, stuck_off)``."""
-        return fab["stuck"] == 1, fab["stuck"] == 2
-
     def apply_stuck(self, fab, g, effects: Effects):
         """Stuck-on cells read their window top, stuck-off cells its bottom."""
         if not effects.stuck:
