@@ -298,19 +298,18 @@ def conductances(array: CrossbarArray, *, t=0.0) -> dict:
     }
 
 
+def _pair(spec: CrossbarSpec, planes: dict, sign: float):
+    """Combine each weight position's two devices: ``a + sign·b`` for (G⁺, G⁻), or for
+    (G, the reference cell of its tile)."""
+    if spec.mapping == "differential":
+        return planes["pos"] + sign * planes["neg"]
+    _, tc = spec.tile_shape
+    return planes["main"] + sign * jnp.repeat(planes["ref"], tc, axis=-1)
+
+
 def _delta_g(spec: CrossbarSpec, g: dict):
     """Signed conductance per weight position: G⁺ − G⁻, or G − G_ref of its tile."""
-    if spec.mapping == "differential":
-        return g["pos"] - g["neg"]
-    _, tc = spec.tile_shape
-    return g["main"] - jnp.repeat(g["ref"], tc, axis=-1)
-
-
-def _sum_var(spec: CrossbarSpec, var: dict):
-    if spec.mapping == "differential":
-        return var["pos"] + var["neg"]
-    _, tc = spec.tile_shape
-    return var["main"] + jnp.repeat(var["ref"], tc, axis=-1)
+    return _pair(spec, g, -1.0)
 
 
 def effective_weights(array: CrossbarArray, *, t=0.0):
@@ -377,7 +376,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
             delta_g = _delta_g(spec, g)
         else:
             delta_g = delta_g_mean
-            out_var = _sum_var(spec, {p: s**2 for p, s in stds.items()})
+            out_var = _pair(spec, {p: s**2 for p, s in stds.items()}, 1.0)  # independent devices
     else:
         delta_g = delta_g_mean
 

@@ -7,8 +7,9 @@ shape, in SI units (siemens, seconds, volts):
   (device-to-device variation, stuck-at faults).
 * `program(fab, g_target, key=..., effects=...)` — the programmed state: the target
   conductance clipped to the cell's reachable window, plus the card's programming
-  error model, plus whatever per-cell quantities the time model needs (PCM drift
-  exponents, RRAM relaxation draws, MTJ retention draws).
+  error model, plus a key from which the time model draws its per-cell quantities
+  (PCM drift exponents, RRAM relaxation, MTJ retention) when a read at ``t > 0`` needs
+  them — the same draws at every read, so a cell's trajectory is consistent over t.
 * `conductance(fab, state, t, effects=...)` — the mean conductance a read sees at time
   `t` seconds after programming (drift, relaxation, retention), stuck cells applied.
 * `read_std(fab, state, g_t, t, effects=...)` — the standard deviation of one read.
@@ -80,8 +81,8 @@ class Device:
 
     Common fields: `name` (static card name), `v_read` [V], `t_read` [s], `p_stuck_on`,
     `p_stuck_off` (probabilities per device; per MTJ for STT-MRAM), `d2d_sigma`
-    (relative spread). Every
-    model exposes its nominal programmable range as `g_min`, `g_max` [S].
+    (relative spread). Every model exposes its nominal programmable range as `g_min`,
+    `g_max` [S].
     """
 
     name: str = static_field(default="custom")
