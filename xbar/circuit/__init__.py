@@ -13,3 +13,9 @@ from ._crossbar import effective_weights as effective_weights
 from ._crossbar import fabricate as fabricate
 from ._crossbar import mvm as mvm
 from ._crossbar import program as program
+from ._lines import SolveError as SolveError
+from ._reference import reference_solve as reference_solve
+from ._solve import ACCESS_TYPES as ACCESS_TYPES
+from ._solve import CircuitSolution as CircuitSolution
+from ._solve import solve as solve
+from ._solve import transfer_matrix as transfer_matrix
