@@ -167,7 +167,7 @@ def solve(
     (u, w), k, res = nodal_solve(g, vb, lines, tol=tol, max_iter=max_iter)
     converged = jnp.all(res <= tol)
     check_converged(k, res, tol, max_iter)
-    cur = lines.currents((u, w))
+    cur = lines.currents(g, (u, w))
     if single:
         cur, u, w, res = cur[0], u[0], w[0], res[0]
     if not full:
