@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_demo_accuracy", "plot_training", "plot_conductance_histogram"]
+__all__ = [
+    "plot_demo_accuracy",
+    "plot_training",
+    "plot_conductance_histogram",
+    "plot_cell_voltages",
+    "plot_current_error",
+]
 
 
 def _axes(ax):
@@ -62,3 +68,46 @@ def plot_conductance_histogram(conductances: dict, ax=None, bins: int = 100):
     ax.set_ylabel("cells")
     ax.legend()
     return ax
+
+
+def _heat(ax, data, title, label, cmap):
+    im = ax.imshow(data, cmap=cmap, aspect="auto", origin="upper", interpolation="nearest")
+    ax.set_xlabel("column j (sensed at the bottom)")
+    ax.set_ylabel("row i (driven at the left)")
+    ax.set_title(title)
+    ax.figure.colorbar(im, ax=ax, label=label)
+    return ax
+
+
+def plot_cell_voltages(solution, v=None, ax=None, index: int = 0):
+    """Heat map of the voltage across each cell of a solved array (an
+    `xbar.circuit.CircuitSolution`). With the row voltages `v`, shows the fraction of the
+    applied voltage the cell actually sees, ``(u − w)/v``; otherwise volts. `index` picks
+    the input vector of a batch."""
+    ax = _axes(ax)
+    vc = np.asarray(solution.cell_voltages)
+    if vc.ndim == 3:
+        vc = vc[index]
+    if v is None:
+        return _heat(ax, vc, "voltage across each cell", "V", "viridis")
+    v = np.asarray(v)
+    v = v[index] if v.ndim == 2 else v
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(v[:, None] != 0, vc / v[:, None], np.nan)
+    return _heat(ax, frac, "cell voltage / applied row voltage", "fraction", "viridis")
+
+
+def plot_current_error(currents, ideal, ax=None):
+    """Per-column relative error of the column currents against the ideal ``v @ g``
+    (line plot for one input vector; heat map over a batch of them)."""
+    ax = _axes(ax)
+    cur, ide = np.asarray(currents), np.asarray(ideal)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = (cur - ide) / np.abs(ide)
+    if err.ndim == 1:
+        ax.plot(np.arange(err.size), 100 * err, marker=".")
+        ax.set_xlabel("column j")
+        ax.set_ylabel("current error vs ideal (%)")
+        ax.set_title("column current error from line resistance")
+        return ax
+    return _heat(ax, 100 * err, "column current error vs ideal", "%", "magma")

@@ -1,0 +1,118 @@
+"""Crossbar solve with line resistance: xbar vs a scipy sparse direct solve (splu).
+
+For square arrays of each size, with random cells (1/g uniform in 10 kΩ…1 MΩ), `--r` Ω
+per wire segment and a batch of 64 random input vectors (0…0.2 V), in one process:
+
+- `splu`: build the nodal matrix, factor it (`scipy.sparse.linalg.splu`) and solve the
+  64 right-hand sides — what a circuit-simulator user does per conductance state;
+- `xbar`: `xbar.circuit.solve` (jitted; compile time excluded), forward only;
+- `xbar f+b`: forward and the gradient of a scalar loss with respect to `g` and `v`;
+- `T read` vs `ideal`: one read through the transfer matrix, `v @ T`, against the ideal
+  `v @ g` (both one matmul);
+- `err`: max relative error of xbar's column currents against splu's.
+
+    python bench/circuit.py [--sizes 64,128,256,512] [--x64] [--tol 1e-7] [--r 2] [--threads 1] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+P.add_argument("--sizes", default="64,128,256,512")
+P.add_argument("--batch", type=int, default=64)
+P.add_argument("--r", type=float, default=2.0, help="wire resistance per segment [ohm]")
+P.add_argument("--x64", action="store_true", help="float64 (default float32)")
+P.add_argument("--tol", type=float, default=None, help="relative residual (default: solve's, 1e-5 f32 / 1e-12 f64)")
+P.add_argument("--runs", type=int, default=3)
+P.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = default)")
+P.add_argument("--json", default=None)
+ARGS = P.parse_args()
+if ARGS.threads:
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={ARGS.threads}"
+    )
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", ARGS.x64)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xbar import circuit  # noqa: E402
+
+
+def best(f, runs):
+    jax.block_until_ready(f())
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f())
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def main():
+    rng = np.random.default_rng(0)
+    dtype = jnp.float64 if ARGS.x64 else jnp.float32
+    wires = dict(r_row=ARGS.r, r_col=ARGS.r)
+    kw = dict(wires, tol=ARGS.tol)
+    rows = []
+    hdr = f"{'size':>6}{'splu s':>9}{'xbar s':>9}{'speedup':>9}{'f+b s':>8}{'iters':>6}{'err':>9}{'T read/ideal':>14}"
+    print(f"dtype {np.dtype(dtype).name}, r = {ARGS.r} ohm/segment, batch {ARGS.batch}")
+    print(hdr)
+    for n in [int(s) for s in ARGS.sizes.split(",")]:
+        g = 1.0 / rng.uniform(1e4, 1e6, (n, n))
+        v = rng.uniform(0.0, 0.2, (ARGS.batch, n))
+        t0 = time.perf_counter()
+        ref, _, _ = circuit.reference_solve(g, v, **wires)
+        t_splu = time.perf_counter() - t0
+
+        gj, vj = jnp.asarray(g, dtype), jnp.asarray(v, dtype)
+        fwd = jax.jit(lambda g, v: circuit.solve(g, v, full=True, **kw))
+        sol = fwd(gj, vj)
+        t_x = best(lambda: fwd(gj, vj), ARGS.runs)
+        wts = jnp.asarray(rng.normal(size=ref.shape), dtype)
+        fb = jax.jit(jax.value_and_grad(lambda g, v: jnp.sum(circuit.solve(g, v, **kw) * wts), argnums=(0, 1)))
+        t_fb = best(lambda: fb(gj, vj), ARGS.runs)
+        err = float(np.max(np.abs(np.asarray(sol.currents, float) - ref) / np.abs(ref)))
+
+        t_mat = jax.jit(lambda g: circuit.transfer_matrix(g, **kw))(gj)
+        read = jax.jit(lambda v, t: v @ t)
+        t_read = best(lambda: read(vj, t_mat), 20)
+        t_ideal = best(lambda: read(vj, gj), 20)
+        row = {
+            "size": n,
+            "splu_s": t_splu,
+            "xbar_s": t_x,
+            "speedup": t_splu / t_x,
+            "xbar_fwd_bwd_s": t_fb,
+            "iterations": int(sol.iterations),
+            "max_rel_err": err,
+            "t_read_over_ideal": t_read / t_ideal,
+        }
+        rows.append(row)
+        print(
+            f"{n:>6}{t_splu:>9.3f}{t_x:>9.4f}{t_splu / t_x:>8.1f}x{t_fb:>8.3f}{row['iterations']:>6}"
+            f"{err:>9.1e}{t_read / t_ideal:>13.2f}x"
+        )
+    env = {
+        "python": sys.version.split()[0],
+        "jax": jax.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "devices": [str(d) for d in jax.devices()],
+        "command": " ".join(["python"] + sys.argv),
+    }
+    if ARGS.json:
+        with open(ARGS.json, "w") as f:
+            json.dump({"env": env, "results": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
