@@ -34,9 +34,8 @@ P.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = 
 P.add_argument("--json", default=None)
 ARGS = P.parse_args()
 if ARGS.threads:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={ARGS.threads}"
-    )
+    flags = f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={ARGS.threads}"
+    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + flags
 
 import jax  # noqa: E402
 
@@ -47,14 +46,17 @@ import numpy as np  # noqa: E402
 from xbar import circuit  # noqa: E402
 
 
-def best(f, runs):
-    jax.block_until_ready(f())
+def best(runs, f, *args):
+    jax.block_until_ready(f(*args))
     ts = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        jax.block_until_ready(f())
+        jax.block_until_ready(f(*args))
         ts.append(time.perf_counter() - t0)
     return min(ts)
+
+
+_read = jax.jit(lambda v, t: v @ t)
 
 
 def main():
@@ -76,16 +78,15 @@ def main():
         gj, vj = jnp.asarray(g, dtype), jnp.asarray(v, dtype)
         fwd = jax.jit(lambda g, v: circuit.solve(g, v, full=True, **kw))
         sol = fwd(gj, vj)
-        t_x = best(lambda: fwd(gj, vj), ARGS.runs)
+        t_x = best(ARGS.runs, fwd, gj, vj)
         wts = jnp.asarray(rng.normal(size=ref.shape), dtype)
-        fb = jax.jit(jax.value_and_grad(lambda g, v: jnp.sum(circuit.solve(g, v, **kw) * wts), argnums=(0, 1)))
-        t_fb = best(lambda: fb(gj, vj), ARGS.runs)
+        fb = jax.jit(jax.value_and_grad(lambda g, v, c: jnp.sum(circuit.solve(g, v, **kw) * c), argnums=(0, 1)))
+        t_fb = best(ARGS.runs, fb, gj, vj, wts)
         err = float(np.max(np.abs(np.asarray(sol.currents, float) - ref) / np.abs(ref)))
 
         t_mat = jax.jit(lambda g: circuit.transfer_matrix(g, **kw))(gj)
-        read = jax.jit(lambda v, t: v @ t)
-        t_read = best(lambda: read(vj, t_mat), 20)
-        t_ideal = best(lambda: read(vj, gj), 20)
+        t_read = best(20, _read, vj, t_mat)
+        t_ideal = best(20, _read, vj, gj)
         row = {
             "size": n,
             "splu_s": t_splu,

@@ -93,9 +93,7 @@ def ngspice_currents(g, v, *, timeout=30.0, **kw) -> np.ndarray:
     with tempfile.TemporaryDirectory(prefix="xbar-spice-") as tmp:
         path = Path(tmp) / "xbar.cir"
         path.write_text(deck)
-        proc = subprocess.run(
-            ["ngspice", "-b", str(path)], capture_output=True, text=True, timeout=timeout, cwd=tmp
-        )
+        proc = subprocess.run(["ngspice", "-b", str(path)], capture_output=True, text=True, timeout=timeout, cwd=tmp)
     out = proc.stdout + "\n" + proc.stderr
     if proc.returncode != 0:
         raise RuntimeError(f"ngspice exited with status {proc.returncode}:\n{out}")

@@ -58,7 +58,8 @@ def reference_solve(g, v, *, r_row, r_col, r_source=0.0, r_sense=0.0, drive="nea
     g = np.asarray(g, dtype=float)
     m, n = g.shape
     v = np.atleast_2d(np.asarray(v, dtype=float))
-    a, g_s, g_t = nodal_matrix(g, r_row=r_row, r_col=r_col, r_source=r_source, r_sense=r_sense, drive=drive, sense=sense)
+    wires = dict(r_row=r_row, r_col=r_col, r_source=r_source, r_sense=r_sense)
+    a, g_s, g_t = nodal_matrix(g, drive=drive, sense=sense, **wires)
     if lu is None:
         lu = spla.splu(a, permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
     b = np.zeros((2 * m * n, v.shape[0]))

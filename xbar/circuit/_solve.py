@@ -186,4 +186,3 @@ def transfer_matrix(g, **kwargs):
         raise ValueError(f"g: expected a conductance matrix (rows, cols) in siemens, got shape {g.shape}")
     dtype = g.dtype if jnp.issubdtype(g.dtype, jnp.floating) else jnp.result_type(float)
     return solve(g, jnp.eye(g.shape[0], dtype=dtype), **kwargs)
-

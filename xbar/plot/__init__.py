@@ -1,7 +1,7 @@
 """Figures (matplotlib). Nothing in the library imports this package."""
 
+from ._plots import plot_cell_voltages as plot_cell_voltages
 from ._plots import plot_conductance_histogram as plot_conductance_histogram
+from ._plots import plot_current_error as plot_current_error
 from ._plots import plot_demo_accuracy as plot_demo_accuracy
 from ._plots import plot_training as plot_training
-from ._plots import plot_cell_voltages as plot_cell_voltages
-from ._plots import plot_current_error as plot_current_error
