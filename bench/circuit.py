@@ -17,10 +17,7 @@ per wire segment and a batch of 64 random input vectors (0…0.2 V), in one proc
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import sys
 import time
 
 P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,6 +39,7 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", ARGS.x64)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _results import save_results  # noqa: E402
 
 from xbar import circuit  # noqa: E402
 
@@ -102,17 +100,7 @@ def main():
             f"{n:>6}{t_splu:>9.3f}{t_x:>9.4f}{t_splu / t_x:>8.1f}x{t_fb:>8.3f}{row['iterations']:>6}"
             f"{err:>9.1e}{t_read / t_ideal:>13.2f}x"
         )
-    env = {
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "devices": [str(d) for d in jax.devices()],
-        "command": " ".join(["python"] + sys.argv),
-    }
-    if ARGS.json:
-        with open(ARGS.json, "w") as f:
-            json.dump({"env": env, "results": rows}, f, indent=2)
+    save_results(ARGS.json, rows)
 
 
 if __name__ == "__main__":

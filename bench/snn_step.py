@@ -26,11 +26,8 @@ Thread control happens before JAX is imported.
 """
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -50,6 +47,7 @@ if ARGS.threads > 0:
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
+from _results import save_results  # noqa: E402
 
 import xbar  # noqa: E402
 from xbar import snn  # noqa: E402
@@ -172,20 +170,7 @@ def main():
             "ratio": med / base,
         }
         print(f"{v:<12}{1e3 * med:>11.2f}{1e3 * min(times[v]):>9.2f}{med / base:>11.2f}x")
-    env = {
-        "python": sys.version.split()[0],
-        "jax": jax.__version__,
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "devices": [str(d) for d in jax.devices()],
-        "threads": ARGS.threads,
-        "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-        "loadavg": os.getloadavg(),
-        "command": " ".join(["python"] + sys.argv),
-    }
-    if ARGS.json:
-        with open(ARGS.json, "w") as f:
-            json.dump({"env": env, "results": results}, f, indent=2)
+    save_results(ARGS.json, results, threads=ARGS.threads)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,20 @@ class Lines:
         self.g_s = 1.0 / (r_source + r_row)
         self.g_t = 1.0 / (r_col + r_sense)
         self.drive, self.sense = drive, sense
+        # per node of a row (along N) / a column (along M): wire neighbours, and the
+        # conductance to a fixed potential (driver or sense node; zero elsewhere)
+        self.row_nb, self.row_term = self._chain(self.n, self.g_s, self.g_s if drive == "both" else 0.0)
+        self.col_nb, self.col_term = self._chain(self.m, self.g_t if sense == "both" else 0.0, self.g_t)
+
+    @staticmethod
+    def _chain(k, lo, hi):
+        """Wire neighbours per node of a k-node chain, and its terminations at index 0
+        (`lo`) and k − 1 (`hi`)."""
+        nb = np.full(k, 2.0)
+        nb[0] -= 1
+        nb[-1] -= 1
+        term = jnp.zeros(k, jnp.result_type(lo, hi)).at[0].add(lo).at[-1].add(hi)
+        return jnp.asarray(nb), term
 
     # --- the wire Laplacians (terminations to 0 V included) -------------------------
     @staticmethod
@@ -71,18 +85,10 @@ class Lines:
         e = ends if axis == -1 else ends[:, None]
         return jnp.pad(s, pad_hi) - jnp.pad(s, pad_lo) + e * x
 
-    def row_ends(self):
-        """(termination at column 0, at column N-1) of every row."""
-        return self.g_s, (self.g_s if self.drive == "both" else 0.0)
-
-    def col_ends(self):
-        """(termination at row 0, at row M-1) of every column."""
-        return (self.g_t if self.sense == "both" else 0.0), self.g_t
-
     def matvec(self, g, x):
         u, w = x
-        lu = self._lap(u, -1, self.g_r, self._degree(self.n, *self.row_ends())[1])
-        lw = self._lap(w, -2, self.g_c, self._degree(self.m, *self.col_ends())[1])
+        lu = self._lap(u, -1, self.g_r, self.row_term)
+        lw = self._lap(w, -2, self.g_c, self.col_term)
         cell = g * (u - w)
         return lu + cell, lw - cell
 
@@ -107,20 +113,9 @@ class Lines:
         return inv  # (K, ...) line axis first
 
     def factor(self, g):
-        n_r = self._degree(self.n, *self.row_ends())
-        n_c = self._degree(self.m, *self.col_ends())
-        d_row = g + self.g_r * n_r[0] + n_r[1]  # (M, N): along N
-        d_col = g + self.g_c * n_c[0][:, None] + n_c[1][:, None]  # (M, N): along M
+        d_row = g + self.g_r * self.row_nb + self.row_term  # (M, N): along N
+        d_col = g + (self.g_c * self.col_nb + self.col_term)[:, None]  # (M, N): along M
         return self._factor(d_row, self.g_r), self._factor(d_col.T, self.g_c)
-
-    @staticmethod
-    def _degree(k, lo, hi):
-        """Wire neighbours per node of a k-node chain, and its terminations."""
-        nb = np.full(k, 2.0)
-        nb[0] -= 1
-        nb[-1] -= 1
-        ends = jnp.zeros(k).at[0].add(lo).at[-1].add(hi)
-        return jnp.asarray(nb), ends
 
     @staticmethod
     def _thomas(inv, g_seg, f):

@@ -64,12 +64,16 @@ def _check_resistance(name: str, r, *, allow_zero: bool):
     return r
 
 
-def _check_inputs(g, v):
+def _as_conductances(g):
+    """`g` as a floating (rows, cols) array, or the error naming it."""
     g = jnp.asarray(g)
     if g.ndim != 2:
         raise ValueError(f"g: expected a conductance matrix (rows, cols) in siemens, got shape {g.shape}")
-    if not jnp.issubdtype(g.dtype, jnp.floating):
-        g = g.astype(jnp.result_type(float))
+    return g if jnp.issubdtype(g.dtype, jnp.floating) else g.astype(jnp.result_type(float))
+
+
+def _check_inputs(g, v):
+    g = _as_conductances(g)
     v = jnp.asarray(v)
     if v.ndim not in (1, 2) or v.shape[-1] != g.shape[0]:
         raise ValueError(
@@ -181,8 +185,5 @@ def transfer_matrix(g, **kwargs):
     after that each read is one matmul. Takes `solve`'s keyword arguments."""
     if kwargs.get("full"):
         raise ValueError("full: transfer_matrix returns T only; call solve(..., full=True) for diagnostics")
-    g = jnp.asarray(g)
-    if g.ndim != 2:
-        raise ValueError(f"g: expected a conductance matrix (rows, cols) in siemens, got shape {g.shape}")
-    dtype = g.dtype if jnp.issubdtype(g.dtype, jnp.floating) else jnp.result_type(float)
-    return solve(g, jnp.eye(g.shape[0], dtype=dtype), **kwargs)
+    g = _as_conductances(g)
+    return solve(g, jnp.eye(g.shape[0], dtype=g.dtype), **kwargs)
