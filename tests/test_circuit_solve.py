@@ -338,10 +338,13 @@ def test_transfer_matrix_errors():
         transfer_matrix(_G, r_row=0.0, r_col=1.0)
 
 
-@pytest.mark.parametrize("kw", [dict(selector="ovonic"), dict(select=(0, 0))])
-def test_selector_and_select_not_implemented(kw):
-    with pytest.raises(NotImplementedError, match="selector"):
-        solve(_G, _V, **_R, **kw)
+def test_selector_and_select_errors_name_the_argument():
+    with pytest.raises(TypeError, match="^selector:"):
+        solve(_G, _V, **_R, selector="ovonic")
+    with pytest.raises(ValueError, match="^select:"):
+        solve(_G, 0.5, **_R, select=(0, _G.shape[1]))
+    with pytest.raises(ValueError, match="^v:"):
+        solve(_G, np.full((2, 4), 0.1), **_R, select=(0, 0))  # (batch, rows) where (batch,) is expected
 
 
 def test_nonconvergence_raises_outside_jit(x64):

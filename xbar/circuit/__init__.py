@@ -1,7 +1,8 @@
 """The array: weight-to-conductance mapping, tiling, and the read (`mvm`).
 
-The ideal product ``I = Gᵀv`` per tile; line resistance and sneak paths arrive with
-the circuit solver.
+The ideal product ``I = Gᵀv`` per tile, and the exact circuit: `solve` (line resistance,
+passive arrays with selectors and sneak paths, selected-cell read/write schemes) and
+`transfer_matrix` (the effective conductance matrix of a linear array).
 """
 
 from ._crossbar import MAPPINGS as MAPPINGS
@@ -15,7 +16,10 @@ from ._crossbar import mvm as mvm
 from ._crossbar import program as program
 from ._lines import SolveError as SolveError
 from ._reference import reference_solve as reference_solve
+from ._selectors import SeriesSinh as SeriesSinh
+from ._selectors import Sinh as Sinh
 from ._solve import ACCESS_TYPES as ACCESS_TYPES
+from ._solve import UNSELECTED as UNSELECTED
 from ._solve import CircuitSolution as CircuitSolution
 from ._solve import solve as solve
 from ._solve import transfer_matrix as transfer_matrix

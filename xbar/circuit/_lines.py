@@ -19,10 +19,15 @@ end, and its output is the sum of the two sense currents.
 Unknowns are the ``2·M·N`` node voltages ``x = (u, w)``; with ``L_r``, ``L_c`` the
 Laplacians of the row and column wires (including their terminations) and ``D = diag(g)``
 the nodal matrix is ``A = [[L_r + D, −D], [−D, L_c + D]]``: symmetric positive definite.
-It is solved by conjugate gradients preconditioned with the exact inverse of each line
-(``blockdiag(L_r + D, L_c + D)``, tridiagonal solves with factors computed once per
-solve), inside `jax.lax.custom_linear_solve`, so derivatives with respect to inputs,
-conductances and wire resistances cost one more solve (the system is symmetric).
+The column nodes are eliminated (``A₂₂ = L_c + D`` is one tridiagonal matrix per column)
+and the Schur complement ``S = A₁₁ − D A₂₂⁻¹ D`` (``A₁₁ = L_r + D``) is solved by
+conjugate gradients preconditioned with ``A₁₁⁻¹``; the preconditioned operator
+``I − A₁₁⁻¹D A₂₂⁻¹D`` has its spectrum in ``(0, 1]`` and CG needs a handful of iterations.
+Every line inverse is applied exactly in blocked semiseparable form (`line_inverse`):
+elementwise scalings, cumulative sums within blocks of 16 nodes (small matmuls) and a
+carry between blocks — no sequential sweep along the lines. The solve sits inside
+`jax.lax.custom_linear_solve`, so derivatives with respect to inputs, conductances and
+wire resistances cost one more solve (the system is symmetric).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import numpy as np
 
 from .._tree import is_concrete
 
-__all__ = ["Lines", "nodal_solve", "DRIVES", "SENSES"]
+__all__ = ["Lines", "nodal_solve", "linear_solve", "DRIVES", "SENSES"]
 
 DRIVES = ("near", "both")
 SENSES = ("far", "both")
@@ -44,36 +49,42 @@ class Lines:
 
     ``g_r``/``g_c``: one wire segment along a row/column [S]; ``g_s``: the row driver
     (``1/(r_source + r_row)``); ``g_t``: the column sense path (``1/(r_col + r_sense)``).
+    `row_on` ``(M,)`` / `col_on` ``(N,)``: which lines have their terminals connected
+    (default all; a floating line has none). `fixed_rows` ``(M,)``: rows whose nodes are
+    held by a unit conductance to their terminal voltage at every node — used for the
+    rows of a 1T1R array whose transistors are off, which no current reaches.
     """
 
-    def __init__(self, shape, r_row, r_col, r_source, r_sense, drive: str, sense: str):
+    def __init__(
+        self, shape, r_row, r_col, r_source, r_sense, drive: str, sense: str, row_on=None, col_on=None, fixed_rows=None
+    ):
         self.m, self.n = shape
         self.g_r = 1.0 / r_row
         self.g_c = 1.0 / r_col
         self.g_s = 1.0 / (r_source + r_row)
         self.g_t = 1.0 / (r_col + r_sense)
         self.drive, self.sense = drive, sense
-        # per node of a row (along N) / a column (along M): wire neighbours, and the
-        # conductance to a fixed potential (driver or sense node; zero elsewhere)
-        self.row_nb, self.row_term = self._chain(self.n, self.g_s, self.g_s if drive == "both" else 0.0)
-        self.col_nb, self.col_term = self._chain(self.m, self.g_t if sense == "both" else 0.0, self.g_t)
+        dtype = jnp.result_type(self.g_r, self.g_s)
+        ones_m, ones_n = jnp.ones(self.m, dtype), jnp.ones(self.n, dtype)
+        self.row_on = ones_m if row_on is None else jnp.asarray(row_on, dtype)
+        self.col_on = ones_n if col_on is None else jnp.asarray(col_on, dtype)
+        # wire neighbours per node of a row (along N) / a column (along M), and each
+        # node's conductance to a fixed potential (terminals; zero elsewhere)
+        self.row_nb = _neighbours(self.n)
+        self.col_nb = _neighbours(self.m)
+        ends_r = _ends(self.n, self.g_s, self.g_s if drive == "both" else 0.0)  # (N,)
+        ends_c = _ends(self.m, self.g_t if sense == "both" else 0.0, self.g_t)  # (M,)
+        self.row_term = self.row_on[:, None] * ends_r[None, :]  # (M, N)
+        self.col_term = ends_c[:, None] * self.col_on[None, :]  # (M, N)
+        if fixed_rows is not None:
+            self.row_term = self.row_term + jnp.asarray(fixed_rows, dtype)[:, None]
 
+    # --- the wire Laplacians (terminations to fixed potentials included) ------------
     @staticmethod
-    def _chain(k, lo, hi):
-        """Wire neighbours per node of a k-node chain, and its terminations at index 0
-        (`lo`) and k − 1 (`hi`)."""
-        nb = np.full(k, 2.0)
-        nb[0] -= 1
-        nb[-1] -= 1
-        term = jnp.zeros(k, jnp.result_type(lo, hi)).at[0].add(lo).at[-1].add(hi)
-        return jnp.asarray(nb), term
-
-    # --- the wire Laplacians (terminations to 0 V included) -------------------------
-    @staticmethod
-    def _lap(x, axis: int, g_seg, ends):
+    def _lap(x, axis: int, g_seg, term):
         """``L x`` along `axis` (−1 or −2) for a chain of segment conductance `g_seg`,
-        terminated to 0 V through `ends` (per node; zero except at the driven/sensed ends).
-        Slices and pads only, so XLA fuses it into one pass (no transposes)."""
+        terminated through `term` (per node, ``(M, N)``). Slices and pads only, so XLA
+        fuses it into one pass (no transposes)."""
         k = x.shape[axis]
         lo = [slice(None)] * x.ndim
         hi = [slice(None)] * x.ndim
@@ -82,136 +93,250 @@ class Lines:
         pad_hi = [(0, 0)] * x.ndim
         pad_lo = [(0, 0)] * x.ndim
         pad_hi[axis], pad_lo[axis] = (0, 1), (1, 0)
-        e = ends if axis == -1 else ends[:, None]
-        return jnp.pad(s, pad_hi) - jnp.pad(s, pad_lo) + e * x
+        return jnp.pad(s, pad_hi) - jnp.pad(s, pad_lo) + term * x
+
+    def lap_rows(self, u):
+        return self._lap(u, -1, self.g_r, self.row_term)
+
+    def lap_cols(self, w):
+        return self._lap(w, -2, self.g_c, self.col_term)
 
     def matvec(self, g, x):
+        """The nodal matrix with cell conductances `g` ``(M, N)`` or ``(B, M, N)`` (for a
+        nonlinear array, the cells' small-signal conductances) applied to ``x = (u, w)``."""
         u, w = x
-        lu = self._lap(u, -1, self.g_r, self.row_term)
-        lw = self._lap(w, -2, self.g_c, self.col_term)
         cell = g * (u - w)
-        return lu + cell, lw - cell
+        return self.lap_rows(u) + cell, self.lap_cols(w) - cell
 
     @staticmethod
-    def currents(g, x):
-        """Column output currents ``(B, N)``: by KCL, all current the cells inject into a
-        column leaves through its sense node(s), so the output is ``Σᵢ g·(u − w)``."""
-        u, w = x
-        return jnp.sum(g * (u - w), axis=-2)
+    def currents(i_cell):
+        """Column output currents ``(B, N)`` from the cell currents ``(B, M, N)``: by KCL,
+        all the current cells inject into a column leaves through its terminal(s)."""
+        return jnp.sum(i_cell, axis=-2)
 
-    # --- the preconditioner: exact inverse of every line (with its cells) ------------
-    def _factor(self, diag, g_seg):
-        """Thomas factors of tridiagonal systems (off-diagonal −g_seg) along the last
-        axis of `diag`: ``inv_k = 1/(d_k − g² inv_{k−1})``."""
-
-        def step(prev, d):
-            inv = 1.0 / (d - g_seg * g_seg * prev)
-            return inv, inv
-
-        d0 = jnp.moveaxis(diag, -1, 0)
-        _, inv = jax.lax.scan(step, jnp.zeros_like(d0[0]), d0)
-        return inv  # (K, ...) line axis first
-
+    # --- exact inverses of the lines (with their cells) -----------------------------
     def factor(self, g):
-        d_row = g + self.g_r * self.row_nb + self.row_term  # (M, N): along N
-        d_col = g + (self.g_c * self.col_nb + self.col_term)[:, None]  # (M, N): along M
-        return self._factor(d_row, self.g_r), self._factor(d_col.T, self.g_c)
+        """Line inverses of ``A₁₁ = L_r + D`` (rows) and ``A₂₂ = L_c + D`` (columns) for
+        cell conductances `g` ``(..., M, N)``."""
+        d_row = g + self.g_r * self.row_nb + self.row_term  # along N
+        d_col = g + self.g_c * self.col_nb[:, None] + self.col_term  # along M
+        rows = line_inverse(jnp.moveaxis(d_row, -1, 0), self.g_r)  # per node (Np, ..., M)
+        cols = line_inverse(jnp.moveaxis(d_col, -2, 0), self.g_c)  # per node (Mp, ..., N)
+        rows = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -1)) for k, v in rows.items()}
+        cols = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -2)) for k, v in cols.items()}
+        return rows, cols
 
-    @staticmethod
-    def _thomas(inv, g_seg, f):
-        """Solve along the leading axis of `f` (K, ...), given factors `inv` (K, lines)."""
 
-        def fwd(y, a):
-            fk, ik = a
-            y = (fk + g_seg * y) * ik
-            return y, y
+def _neighbours(k):
+    nb = np.full(k, 2.0)
+    nb[0] -= 1
+    nb[-1] -= 1
+    return jnp.asarray(nb)
 
-        _, y = jax.lax.scan(fwd, jnp.zeros_like(f[0]), (f, inv))
 
-        def bwd(x, a):
-            yk, ik = a
-            x = yk + g_seg * ik * x
-            return x, x
+def _ends(k, lo, hi):
+    """Per node of a k-node chain: `lo` at index 0 plus `hi` at index k − 1."""
+    return jnp.zeros(k, jnp.result_type(lo, hi)).at[0].add(lo).at[-1].add(hi)
 
-        _, x = jax.lax.scan(bwd, y[-1], (y[:-1], inv[:-1]), reverse=True)
-        return jnp.concatenate([x, y[-1:]], 0)
 
-    def precondition(self, factors, r):
-        inv_r, inv_c = factors  # (N, M), (M, N)
-        r_u, r_w = r  # (B, M, N)
-        z_u = self._thomas(inv_r[:, None, :], self.g_r, jnp.moveaxis(r_u, -1, 0))  # (N, B, M)
-        z_w = self._thomas(inv_c[:, None, :], self.g_c, jnp.moveaxis(r_w, -2, 0))  # (M, B, N)
-        return jnp.moveaxis(z_u, 0, -1), jnp.moveaxis(z_w, 0, -2)
+# --- exact inverse of many symmetric tridiagonal matrices, blocked semiseparable ------
+
+BLOCK = 16
+
+
+def _pivots(d, c):
+    """Inverse forward and backward pivots, ``1/p`` and ``1/q``, of the tridiagonal
+    matrices with diagonal `d` ``(n, ...)`` (position along the line first) and
+    off-diagonal ``−c``: ``p_k = d_k − c²/p_{k−1}``, ``q_k = d_k − c²/q_{k+1}``."""
+
+    def step(prev, dk):
+        inv = 1.0 / (dk - c * c * prev)
+        return inv, inv
+
+    z = jnp.zeros_like(d[0])
+    _, inv_p = jax.lax.scan(step, z, d, unroll=8)
+    _, inv_q = jax.lax.scan(step, z, d, reverse=True, unroll=8)
+    return inv_p, inv_q
+
+
+def line_inverse(d, c, block: int = BLOCK):
+    """What `apply_inverse` needs to apply ``T⁻¹`` for every line, where ``T`` has
+    diagonal `d` ``(n, ...)`` (positions first) and off-diagonal ``−c``.
+
+    ``T`` is an M-matrix, so ``T⁻¹ > 0``, and it is semiseparable: with ``Dᵢ = (T⁻¹)ᵢᵢ``
+    (from the two pivot sequences, ``1/(pᵢ + qᵢ − dᵢ)``), ``αₖ = c/pₖ ∈ (0, 1]`` and
+    ``Pₖ = Π_{l<k} α_l``, ``(T⁻¹)ᵢⱼ = Dⱼ·Pⱼ/Pᵢ`` for ``i ≤ j`` (and symmetric), so
+    ``T⁻¹f`` is two cumulative sums. To keep every number in range the line is cut into
+    blocks of `block` nodes: ``P̃`` is ``P`` relative to its block's start, and the sums are
+    carried between blocks by products of block ratios ``ρ_b = Π_{l∈b} α_l ≤ 1`` — only
+    ``1/P̃`` within one block can exceed 1, and a floor on ``α`` keeps it finite.
+
+    Returns per-node ``pinv = 1/P̃`` and ``dpt = D·P̃`` ``(n_padded, ...)`` (padded to a
+    whole number of blocks with inert nodes) and ``carry`` ``(..., nb, nb)``:
+    ``carry[b, c] = Π_{c ≤ b' < b} ρ_b'`` below the diagonal, 0 elsewhere.
+    """
+    n = d.shape[0]
+    inv_p, inv_q = _pivots(d, c)
+    diag = 1.0 / (1.0 / inv_p + 1.0 / inv_q - d)
+    k = min(block, n)
+    nb = -(-n // k)
+    floor = float(jnp.finfo(d.dtype).tiny) ** (1.0 / (k + 1))
+    alpha = jnp.maximum(c * inv_p, floor)
+    pad = nb * k - n
+    if pad:
+        alpha = jnp.concatenate([alpha, jnp.ones((pad,) + d.shape[1:], d.dtype)])
+        diag = jnp.concatenate([diag, jnp.zeros((pad,) + d.shape[1:], d.dtype)])
+    cp = jnp.cumprod(alpha.reshape((nb, k) + d.shape[1:]), axis=1)
+    ones = jnp.ones((nb, 1) + d.shape[1:], d.dtype)
+    pt = jnp.concatenate([ones, cp[:, :-1]], axis=1).reshape((nb * k,) + d.shape[1:])
+    log_rho = jnp.log(cp[:, -1])  # (nb, ...)
+    r = jnp.cumsum(log_rho, 0) - log_rho  # exclusive: R_b = Σ_{b'<b} log ρ_b'
+    r = jnp.moveaxis(r, 0, -1)  # (..., nb)
+    lower = np.tril(np.ones((nb, nb), bool), -1)
+    carry = jnp.where(lower, jnp.exp(jnp.minimum(r[..., :, None] - r[..., None, :], 0.0)), 0.0)
+    return {"pinv": 1.0 / pt, "dpt": diag * pt, "carry": carry}
+
+
+def _triangles(k, dtype):
+    j = np.arange(k)
+    excl = jnp.asarray(j[:, None] < j[None, :], dtype)  # (x @ excl)_k = Σ_{j<k} x_j
+    rincl = jnp.asarray(j[:, None] >= j[None, :], dtype)  # (x @ rincl)_k = Σ_{j≥k} x_j
+    return excl, rincl
+
+
+def apply_rows(inv, f):
+    """``T⁻¹f`` for every row line: along the last axis of `f` ``(..., M, N)``; `inv`
+    from `Lines.factor` (per-node arrays ``(..., M, Np)``). The cumulative sums within a
+    block are one matmul each with a fixed triangle."""
+    n = f.shape[-1]
+    pinv, dpt, carry = inv["pinv"], inv["dpt"], inv["carry"]
+    npad, nb = pinv.shape[-1], carry.shape[-1]
+    k = npad // nb
+    if npad != n:
+        f = jnp.pad(f, [(0, 0)] * (f.ndim - 1) + [(0, npad - n)])
+    excl, rincl = _triangles(k, f.dtype)
+    blocks = f.shape[:-1] + (nb, k)
+    a = (f * pinv).reshape(blocks)
+    b = (f * dpt).reshape(blocks)
+    ex = a @ excl
+    ri = b @ rincl
+    e = jnp.einsum("...lbc,...lc->...lb", carry, ex[..., -1] + a[..., -1])  # carried Σ a
+    h = jnp.einsum("...lcb,...lc->...lb", carry, ri[..., 0])  # carried Σ b
+    shp = pinv.shape[:-1] + (nb, k)
+    z = dpt.reshape(shp) * (ex + e[..., None]) + pinv.reshape(shp) * (ri + h[..., None])
+    z = z.reshape(f.shape)
+    return z[..., :n] if npad != n else z
+
+
+def apply_cols(inv, f):
+    """``T⁻¹f`` for every column line: along axis −2 of `f` ``(..., M, N)``; `inv`'s
+    per-node arrays are ``(..., Mp, N)``."""
+    m = f.shape[-2]
+    pinv, dpt, carry = inv["pinv"], inv["dpt"], inv["carry"]
+    mpad, nb = pinv.shape[-2], carry.shape[-1]
+    k = mpad // nb
+    if mpad != m:
+        f = jnp.pad(f, [(0, 0)] * (f.ndim - 2) + [(0, mpad - m), (0, 0)])
+    excl, rincl = _triangles(k, f.dtype)
+    blocks = f.shape[:-2] + (nb, k, f.shape[-1])
+    shp = pinv.shape[:-2] + (nb, k, f.shape[-1])
+    pinv, dpt = pinv.reshape(shp), dpt.reshape(shp)
+    a = f.reshape(blocks) * pinv
+    b = f.reshape(blocks) * dpt
+    ex = jnp.einsum("jk,...bjl->...bkl", excl, a)
+    ri = jnp.einsum("jk,...bjl->...bkl", rincl, b)
+    e = jnp.einsum("...lbc,...cl->...bl", carry, ex[..., -1, :] + a[..., -1, :])
+    h = jnp.einsum("...lcb,...cl->...bl", carry, ri[..., 0, :])
+    z = dpt * (ex + e[..., None, :]) + pinv * (ri + h[..., None, :])
+    z = z.reshape(f.shape)
+    return z[..., :m, :] if mpad != m else z
+
+
+# --- conjugate gradients on the Schur complement of the column nodes ----------------
 
 
 def _vdot(a, b):
-    """Per right-hand side inner product of two (u, w) pairs: ``(B,)``."""
-    return jnp.sum(a[0] * b[0], axis=(-2, -1)) + jnp.sum(a[1] * b[1], axis=(-2, -1))
+    """Per right-hand side inner product over the last two axes: ``(B,)``."""
+    return jnp.sum(a * b, axis=(-2, -1))
 
 
-def _pcg(matvec, precond, b, x0, tol, max_iter):
-    """Batched preconditioned CG (one independent recurrence per right-hand side).
+def schur_solve(lines: Lines, g, factors, b, tol, max_iter):
+    """Solve ``A x = b`` for ``b = (b_u, b_w)`` ``(B, M, N)`` each, with cell conductances
+    `g` (``(M, N)`` or ``(B, M, N)``) and `factors` from ``lines.factor(g)``.
 
-    Returns ``(x, iterations, relative residual (B,))``; stops when every right-hand
-    side has ``‖b − Ax‖ ≤ tol·‖b‖`` or after `max_iter` iterations.
+    ``x_w = A₂₂⁻¹(b_w + D x_u)`` and ``S x_u = b_u + D A₂₂⁻¹ b_w`` with
+    ``S = A₁₁ − D A₂₂⁻¹ D``, by CG preconditioned with ``A₁₁⁻¹`` (one recurrence per
+    right-hand side). Stops when every right-hand side has ``‖r_S‖ ≤ tol·‖b‖`` or after
+    `max_iter` iterations. Returns ``(x, iterations, relative residual (B,))``; the
+    residual is CG's recurrence for ``‖r_S‖/‖b‖`` (the column equations are solved
+    exactly, so it is the full system's residual up to rounding).
     """
-    bnorm = jnp.sqrt(_vdot(b, b))
+    rows, cols = factors
+    b_u, b_w = b
+    bnorm = jnp.sqrt(_vdot(b_u, b_u) + _vdot(b_w, b_w))
     scale = jnp.where(bnorm > 0, bnorm, 1.0)
-    add = jax.tree.map
 
-    r = add(lambda bi, ai: bi - ai, b, matvec(x0))
-    z = precond(r)
-    p = z
+    def s_op(p):
+        return lines.lap_rows(p) + g * p - g * apply_cols(cols, g * p)
+
+    r = b_u + g * apply_cols(cols, b_w)
+    z = apply_rows(rows, r)
     rz = _vdot(r, z)
 
     def cond(state):
-        k, _, r, _, _, _ = state
+        k, _, r, _, _ = state
         res = jnp.sqrt(_vdot(r, r)) / scale
         return (k < max_iter) & jnp.any(res > tol)
 
     def body(state):
-        k, x, r, z, p, rz = state
-        ap = matvec(p)
-        pap = _vdot(p, ap)
-        alpha = jnp.where(pap > 0, rz / jnp.where(pap > 0, pap, 1.0), 0.0)
-        x = add(lambda xi, pi: xi + alpha[:, None, None] * pi, x, p)
-        r = add(lambda ri, ai: ri - alpha[:, None, None] * ai, r, ap)
-        z = precond(r)
+        k, x, r, p, rz = state
+        sp = s_op(p)
+        psp = _vdot(p, sp)
+        alpha = jnp.where(psp > 0, rz / jnp.where(psp > 0, psp, 1.0), 0.0)[:, None, None]
+        x = x + alpha * p
+        r = r - alpha * sp
+        z = apply_rows(rows, r)
         rz_new = _vdot(r, z)
-        beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0)
-        p = add(lambda zi, pi: zi + beta[:, None, None] * pi, z, p)
-        return k + 1, x, r, z, p, rz_new
+        beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0)[:, None, None]
+        return k + 1, x, r, z + beta * p, rz_new
 
-    k, x, r, _, _, _ = jax.lax.while_loop(cond, body, (jnp.asarray(0), x0, r, z, p, rz))
-    return x, k, jnp.sqrt(_vdot(r, r)) / scale
+    k, x_u, r, _, _ = jax.lax.while_loop(cond, body, (jnp.asarray(0), jnp.zeros_like(b_u), r, z, rz))
+    x_w = apply_cols(cols, b_w + g * x_u)
+    return (x_u, x_w), k, jnp.sqrt(_vdot(r, r)) / scale
+
+
+def linear_solve(lines: Lines, g, b, *, tol, max_iter):
+    """``A(g)⁻¹ b``, differentiable in `g`, `b` and the wire conductances (implicit
+    differentiation: the backward pass is one more solve). Returns ``(x, iterations,
+    relative residual)``."""
+    factors = jax.lax.stop_gradient(lines.factor(g))
+
+    def matvec(x):
+        return lines.matvec(g, x)
+
+    def solve(_, rhs):
+        x, k, res = schur_solve(lines, g, factors, rhs, tol, max_iter)
+        return x, (k, res)
+
+    x, (k, res) = jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True, has_aux=True)
+    return x, k, res
 
 
 def nodal_solve(g, v, lines: Lines, *, tol, max_iter):
-    """Node voltages for row voltages `v` ``(B, M)`` on cells `g` ``(M, N)``.
+    """Node voltages of the linear MVM read: row voltages `v` ``(B, M)`` on cells `g`
+    ``(M, N)``, every row driven and every column sensed at 0 V.
 
     Solved as a correction to the ideal read: ``u = v + δu``, ``w = δw``, so the residual
     is measured against the cell currents (not the much larger driver currents) and the
     IR drops keep their relative precision in float32. Returns ``(x, iterations, relative
-    residual)`` with ``x = (u, w)``, each ``(B, M, N)``. Differentiable in `g`, `v` and the
-    wire conductances by implicit differentiation.
+    residual)`` with ``x = (u, w)``, each ``(B, M, N)``.
     """
-    factors = jax.lax.stop_gradient(lines.factor(g))
     u0 = jnp.broadcast_to(v[..., :, None], v.shape + (lines.n,))
     # residual of the ideal state (u0, 0): no wire or driver carries current there (each
     # row sits at its drive voltage, each column at the 0 V of its sense node); only the
     # cells do, g·v, leaving row nodes and entering column nodes
     cell = g * u0
-    b = (-cell, cell)
-
-    def matvec(x):
-        return lines.matvec(g, x)
-
-    def solve(mv, rhs):
-        x0 = jax.tree.map(jnp.zeros_like, rhs)
-        x, k, res = _pcg(mv, lambda r: lines.precondition(factors, r), rhs, x0, tol, max_iter)
-        return x, (k, res)
-
-    (du, dw), (k, res) = jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True, has_aux=True)
+    (du, dw), k, res = linear_solve(lines, g, (-cell, cell), tol=tol, max_iter=max_iter)
     return (u0 + du, dw), k, res
 
 

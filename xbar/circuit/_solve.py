@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._tree import is_concrete
-from ._lines import DRIVES, SENSES, Lines, SolveError, check_converged, nodal_solve
+from ._lines import DRIVES, SENSES, Lines, SolveError, _vdot, check_converged, linear_solve, schur_solve
+from ._selectors import SELECTORS
 
-__all__ = ["solve", "transfer_matrix", "CircuitSolution", "SolveError", "ACCESS_TYPES"]
+__all__ = ["solve", "transfer_matrix", "CircuitSolution", "SolveError", "ACCESS_TYPES", "UNSELECTED"]
 
 ACCESS_TYPES = ("1t1r", "passive")
 UNSELECTED = ("float", "ground", "v/2", "v/3")
@@ -29,22 +30,52 @@ class CircuitSolution:
 
     - `currents`: column output currents [A], ``(..., cols)``.
     - `u`, `w`: row-wire and column-wire node voltages at every cell [V], ``(..., rows, cols)``.
-    - `iterations`: conjugate-gradient iterations used.
-    - `residual`: relative residual ``‖b − Ax‖/‖b‖`` per input vector.
+    - `cell_currents`: current through each cell, row to column [A], ``(..., rows, cols)``.
+    - `iterations`: conjugate-gradient iterations used (all Newton steps together).
+    - `newton_iterations`: Newton steps (0 for linear cells).
+    - `residual`: relative residual per input vector (linear: ``‖b − Ax‖/‖b‖`` of the
+      correction system; nonlinear: ``‖F(x)‖/‖F(x₀)‖``, ``x₀`` every line at its
+      terminals' voltage).
     - `converged`: whether every input vector reached the tolerance.
+    - `select`: the selected cell ``(i, j)`` or ``None`` (static).
     """
 
     currents: jax.Array
     u: jax.Array
     w: jax.Array
+    cell_currents: jax.Array
     iterations: jax.Array
+    newton_iterations: jax.Array
     residual: jax.Array
     converged: jax.Array
+    select: tuple | None = dataclasses.field(default=None, metadata=dict(static=True))
 
     @property
     def cell_voltages(self):
         """Voltage across each cell, ``u − w`` [V]."""
         return self.u - self.w
+
+    @property
+    def half_selected(self):
+        """``(rows, cols)`` mask of the half-selected cells: those sharing the selected
+        cell's row or column (all ``False`` for the MVM read)."""
+        m, n = self.u.shape[-2:]
+        if self.select is None:
+            return np.zeros((m, n), bool)
+        i, j = self.select
+        mask = np.zeros((m, n), bool)
+        mask[i, :] = True
+        mask[:, j] = True
+        mask[i, j] = False
+        return mask
+
+    def disturb(self):
+        """Write disturb on the half-selected cells: ``(max |V| [V], max |I| [A])`` over
+        them, per input vector (zeros for the MVM read)."""
+        mask = jnp.asarray(self.half_selected)
+        vmax = jnp.max(jnp.where(mask, jnp.abs(self.cell_voltages), 0.0), axis=(-2, -1))
+        imax = jnp.max(jnp.where(mask, jnp.abs(self.cell_currents), 0.0), axis=(-2, -1))
+        return vmax, imax
 
 
 def _default_tol(dtype) -> float:
@@ -72,12 +103,16 @@ def _as_conductances(g):
     return g if jnp.issubdtype(g.dtype, jnp.floating) else g.astype(jnp.result_type(float))
 
 
-def _check_inputs(g, v):
+def _check_inputs(g, v, select=None):
     g = _as_conductances(g)
     v = jnp.asarray(v)
-    if v.ndim not in (1, 2) or v.shape[-1] != g.shape[0]:
+    if select is None and (v.ndim not in (1, 2) or v.shape[-1] != g.shape[0]):
         raise ValueError(
             f"v: expected row voltages of shape (rows,) or (batch, rows) with rows = {g.shape[0]}, got {v.shape}"
+        )
+    if select is not None and v.ndim > 1:
+        raise ValueError(
+            f"v: with select=(i, j), expected the read/write voltage as a scalar or (batch,) [V], got shape {v.shape}"
         )
     if is_concrete(g):
         gn = np.asarray(g)
@@ -89,7 +124,7 @@ def _check_inputs(g, v):
     return g.astype(dtype), v.astype(dtype)
 
 
-def _lines(g, r_row, r_col, r_source, r_sense, drive, sense):
+def _lines(g, r_row, r_col, r_source, r_sense, drive, sense, **on):
     if drive not in DRIVES:
         raise ValueError(f"drive: expected one of {DRIVES}, got {drive!r}")
     if sense not in SENSES:
@@ -101,7 +136,119 @@ def _lines(g, r_row, r_col, r_source, r_sense, drive, sense):
         "r_sense": _check_resistance("r_sense", r_sense, allow_zero=True),
     }
     rs = {k: r.astype(g.dtype) for k, r in rs.items()}
-    return Lines(g.shape, drive=drive, sense=sense, **rs)
+    return Lines(g.shape, drive=drive, sense=sense, **rs, **on)
+
+
+def _check_select(select, shape):
+    if select is None:
+        return None
+    ok = isinstance(select, (tuple, list)) and len(select) == 2
+    ok = ok and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in select)
+    if not ok or not (0 <= select[0] < shape[0] and 0 <= select[1] < shape[1]):
+        raise ValueError(
+            f"select: expected None or a cell (i, j) with 0 ≤ i < {shape[0]} and 0 ≤ j < {shape[1]}, got {select!r}"
+        )
+    return int(select[0]), int(select[1])
+
+
+def _check_selector(selector):
+    if selector is not None and not isinstance(selector, SELECTORS):
+        names = ", ".join(f"xbar.circuit.{c.__name__}(...)" for c in SELECTORS)
+        raise TypeError(f"selector: expected None, {names}; got {type(selector).__name__} {selector!r}")
+    return selector
+
+
+# terminal voltages of unselected rows / columns, as fractions of the selected-row voltage
+_BIAS = {"float": (0.0, 0.0), "ground": (0.0, 0.0), "v/2": (0.5, 0.5), "v/3": (1.0 / 3.0, 2.0 / 3.0)}
+
+
+def _setup(g, v, select, unselected, access):
+    """Terminal voltages ``vr (B, M)``, ``vc (B, N)``, which lines are connected, and
+    which cells conduct, for the MVM read (``select=None``) or a selected-cell scheme."""
+    m, n = g.shape
+    if select is None:
+        vr = v
+        vc = jnp.zeros(v.shape[:-1] + (n,), v.dtype)
+        return vr, vc, {}, None
+    i, j = select
+    bias_r, bias_c = _BIAS[unselected]
+    sel_r = np.arange(m) == i
+    sel_c = np.arange(n) == j
+    vr = v[:, None] * jnp.asarray(np.where(sel_r, 1.0, bias_r), v.dtype)
+    vc = v[:, None] * jnp.asarray(np.where(sel_c, 0.0, bias_c), v.dtype)
+    on = {}
+    if unselected == "float":
+        on = {"row_on": sel_r.astype(float), "col_on": sel_c.astype(float)}
+    mask = None
+    if access == "1t1r":  # word line i only: the other rows' transistors are off
+        mask = jnp.asarray(sel_r[:, None], g.dtype)
+        on["fixed_rows"] = (~sel_r).astype(float)
+    return vr, vc, on, mask
+
+
+def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
+    """Node voltages of an array of nonlinear cells, by damped Newton with the
+    line-preconditioned Schur CG for each step, differentiable by `jax.lax.custom_root`.
+    Works on the correction ``δ = x − x0``; returns ``(x, cg iterations, newton
+    iterations, relative residual ‖F‖/‖F(x0)‖ per input vector)``."""
+
+    def cells(d):
+        return selector.current(g, (u0 + d[0]) - (w0 + d[1]))
+
+    def f(d):
+        i = cells(d)
+        return lines.lap_rows(d[0]) + i, lines.lap_cols(d[1]) - i
+
+    def fnorm(r):
+        return jnp.sqrt(_vdot(r[0], r[0]) + _vdot(r[1], r[1]))
+
+    def geff(d):
+        return selector.conductance(g, (u0 + d[0]) - (w0 + d[1]))
+
+    def solve(f, d0):
+        f0 = fnorm(f(d0))
+        scale = jnp.where(f0 > 0, f0, 1.0)
+        limit = 2.0 * selector.scale
+
+        def cond(state):
+            k, _, res, _ = state
+            return (k < max_newton) & jnp.any(res > tol)
+
+        def body(state):
+            k, d, res, cg = state
+            r = f(d)
+            ge = jax.lax.stop_gradient(geff(d))
+            # inexact Newton: a loose linear solve far from the root, tight near it
+            eta = jnp.clip(jnp.minimum(0.1, res), 0.25 * tol / jnp.maximum(res, tol), 0.1)
+            step, kk, _ = schur_solve(lines, ge, lines.factor(ge), (-r[0], -r[1]), eta[:, None, None], max_iter)
+            dv = jnp.max(jnp.abs(step[0] - step[1]), axis=(-2, -1))
+            t = jnp.minimum(1.0, limit / jnp.where(dv > 0, dv, 1.0))[:, None, None]
+            d = (d[0] + t * step[0], d[1] + t * step[1])
+            return k + 1, d, fnorm(f(d)) / scale, cg + kk
+
+        state = (jnp.asarray(0), d0, fnorm(f(d0)) / scale, jnp.asarray(0))
+        k, d, res, cg = jax.lax.while_loop(cond, body, state)
+        # counts travel as floats: custom_root differentiates its aux outputs too
+        return d, (cg.astype(res.dtype), k.astype(res.dtype), res)
+
+    def tangent_solve(lin, y):
+        # the linearized cells' conductances, probed: J·(1, 0) = (L_r·1 + G, −G)
+        ones = jnp.ones_like(y[0])
+        ge = -lin((ones, jnp.zeros_like(ones)))[1]
+        factors = jax.lax.stop_gradient(lines.factor(ge))
+
+        def lsolve(_, rhs):
+            return jnp.stack(schur_solve(lines, ge, factors, (rhs[0], rhs[1]), tol, max_iter)[0])
+
+        # (u, w) stacked into one array: custom_linear_solve's transpose needs every
+        # leaf of the right-hand side to be linear, and one part may be a constant zero
+        x = jax.lax.custom_linear_solve(lambda z: jnp.stack(lin((z[0], z[1]))), jnp.stack(y), lsolve, symmetric=True)
+        return x[0], x[1]
+
+    d0 = (jnp.zeros_like(u0), jnp.zeros_like(w0))
+    d, (cg, k, res) = jax.lax.custom_root(f, d0, solve, tangent_solve, has_aux=True)
+    cg, k, res = jax.lax.stop_gradient((cg, k, res))
+    return (u0 + d[0], w0 + d[1]), cg.astype(jnp.int32), k.astype(jnp.int32), res
 
 
 def solve(
@@ -122,28 +269,44 @@ def solve(
     max_iter: int = 500,
     full: bool = False,
 ):
-    """Column currents of a crossbar read, with wire resistance, by exact nodal analysis.
+    """Column currents of a crossbar read or write, with wire resistance and (in passive
+    arrays) sneak paths, by exact nodal analysis.
 
     **Arguments:**
 
     - `g`: cell conductances ``(rows, cols)`` [S] (for 1T1R, the cell in series with its
-      ON access transistor).
-    - `v`: row voltages ``(rows,)`` or ``(batch, rows)`` [V].
+      ON access transistor; with a selector, the cell's conductance in the selector law).
+    - `v`: with ``select=None`` (the MVM read: every row driven by its input, every
+      column sensed at 0 V) row voltages ``(rows,)`` or ``(batch, rows)`` [V]; with
+      ``select=(i, j)`` the read/write voltage applied to row ``i``, a scalar or
+      ``(batch,)`` [V], with column ``j`` held at 0 V.
     - `r_row`, `r_col`: wire resistance of one cell pitch along a row / a column [Ω], > 0.
     - `r_source`: row driver resistance [Ω]; `r_sense`: column sense resistance [Ω].
-    - `access`: ``"1t1r"`` or ``"passive"``. With every row driven and every column sensed
-      (``select=None``) both are the same linear network.
+    - `access`: ``"1t1r"`` (default) or ``"passive"``. With ``select=None`` both are the
+      same network. With a selected cell, 1T1R turns on word line ``i`` only (the other
+      rows' cells carry no current); a passive array conducts through every cell, so
+      current sneaks through unselected cells.
+    - `selector`: the cell law: ``None`` (linear, ``I = g·V``), `xbar.circuit.Sinh` (1S1R,
+      ``I = g·v0·sinh(V/v0)``) or `xbar.circuit.SeriesSinh` (a sinh selector in series
+      with the cell through an internal node). Nonlinear cells are solved by Newton's
+      method.
+    - `select`: ``None`` or the selected cell ``(i, j)``.
+    - `unselected`: with a selected cell, what the other lines do: ``"float"`` (no
+      terminal), ``"ground"`` (terminals at 0 V), ``"v/2"`` (unselected rows and columns
+      at ``v/2``) or ``"v/3"`` (unselected rows at ``v/3``, unselected columns at
+      ``2v/3``). Terminals have the same ends and resistances as in the read.
     - `drive`: ``"near"`` (default: each row driven at its column-0 end, open at the far
       end) or ``"both"`` (driven at both ends).
-    - `sense`: ``"far"`` (default: each column sensed at its last-row end into a virtual
-      ground at 0 V, open at row 0) or ``"both"`` (sensed at both ends; the output is
-      the sum).
+    - `sense`: ``"far"`` (default: each column sensed at its last-row end, open at row 0)
+      or ``"both"`` (sensed at both ends; the output is the sum).
     - `tol`: relative residual to reach (default 1e-5 in float32, 1e-12 in float64);
-      `max_iter`: conjugate-gradient iteration budget.
-    - `full`: return a `CircuitSolution` (node voltages, iterations, residual) instead of
+      `max_iter`: conjugate-gradient iteration budget per linear solve.
+    - `full`: return a `CircuitSolution` (node voltages, cell voltages and currents,
+      iterations, residual; with a selected cell, the half-selected cells) instead of
       the currents alone.
 
-    **Returns:** column currents [A], ``(cols,)`` or ``(batch, cols)``.
+    **Returns:** the current from each column into its terminal(s) [A], ``(cols,)`` or
+    ``(batch, cols)`` (0 for a floating column).
 
     Each row ``i`` is connected to its driver through ``r_source + r_row`` (the driver plus
     the first wire segment), and each column to its sense node through ``r_col + r_sense``.
@@ -152,31 +315,53 @@ def solve(
     """
     if access not in ACCESS_TYPES:
         raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
-    if selector is not None or select is not None:
-        raise NotImplementedError(
-            "selector= and select= (passive arrays with nonlinear selectors and selected-cell "
-            "read/write schemes) are not implemented yet; use selector=None, select=None"
-        )
     if unselected not in UNSELECTED:
         raise ValueError(f"unselected: expected one of {UNSELECTED}, got {unselected!r}")
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter: expected a positive int, got {max_iter!r}")
-    g, v = _check_inputs(g, v)
-    lines = _lines(g, r_row, r_col, r_source, r_sense, drive, sense)
+    selector = _check_selector(selector)
+    g = _as_conductances(g)
+    select = _check_select(select, g.shape)
+    g, v = _check_inputs(g, v, select)
+    single = v.ndim == (1 if select is None else 0)
+    vb = v[None] if single else v
     tol = _default_tol(g.dtype) if tol is None else float(tol)
     if not tol > 0:
         raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
-    single = v.ndim == 1
-    vb = v[None] if single else v
-    (u, w), k, res = nodal_solve(g, vb, lines, tol=tol, max_iter=max_iter)
+    vr, vc, on, mask = _setup(g, vb, select, unselected, access)
+    lines = _lines(g, r_row, r_col, r_source, r_sense, drive, sense, **on)
+    gm = g if mask is None else g * mask
+    u0 = jnp.broadcast_to(vr[..., :, None], vr.shape + (lines.n,))
+    w0 = jnp.broadcast_to(vc[..., None, :], vc.shape[:-1] + (lines.m, lines.n))
+    if selector is None:
+        # correction to the state where each line sits at its terminals' voltage: there
+        # only the cells carry current, leaving row nodes and entering column nodes
+        cell = gm * (u0 - w0)
+        (du, dw), k, res = linear_solve(lines, gm, (-cell, cell), tol=tol, max_iter=max_iter)
+        u, w = u0 + du, w0 + dw
+        i_cell = gm * (u - w)
+        newton = jnp.asarray(0)
+    else:
+        (u, w), k, newton, res = _newton(lines, gm, selector, u0, w0, tol=tol, max_iter=max_iter)
+        i_cell = selector.current(gm, u - w)
     converged = jnp.all(res <= tol)
     check_converged(k, res, tol, max_iter)
-    cur = lines.currents(g, (u, w))
+    cur = lines.currents(i_cell)
     if single:
-        cur, u, w, res = cur[0], u[0], w[0], res[0]
+        cur, u, w, i_cell, res = cur[0], u[0], w[0], i_cell[0], res[0]
     if not full:
         return cur
-    return CircuitSolution(currents=cur, u=u, w=w, iterations=k, residual=res, converged=converged)
+    return CircuitSolution(
+        currents=cur,
+        u=u,
+        w=w,
+        cell_currents=i_cell,
+        iterations=k,
+        newton_iterations=newton,
+        residual=res,
+        converged=converged,
+        select=select,
+    )
 
 
 def transfer_matrix(g, **kwargs):
