@@ -22,6 +22,7 @@ Conventions (SI units throughout):
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,6 +33,9 @@ from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ..devices._models import Device, after_programming
 from ..periphery._quant import STE_NAMES, adc, check_bits, dac
+from ._selectors import SELECTORS
+from ._solve import ACCESS_TYPES, transfer_matrix
+from ._solve import solve as circuit_solve
 
 __all__ = [
     "CrossbarSpec",
@@ -43,9 +47,11 @@ __all__ = [
     "effective_weights",
     "MAPPINGS",
     "READ_NOISE_MODES",
+    "CIRCUITS",
 ]
 
 MAPPINGS = ("differential", "reference")
+CIRCUITS = ("ideal", "transfer", "solve")
 READ_NOISE_MODES = ("conductance", "output")
 
 
@@ -96,6 +102,22 @@ class CrossbarSpec:
       and a normal draw per output).
     - `drift_compensation`: scale outputs by one global factor measured on the array
       (aihwkit's `GlobalDriftCompensation`): ``α = mean|ΔG(0)| / mean|ΔG(t)|``.
+    - `circuit`: how the array's currents are computed: ``"ideal"`` (default, ``I = Gᵀv``;
+      the wire fields below are ignored), ``"transfer"`` (exact nodal solve of every
+      physical tile with its wire resistance, as its effective conductance matrix
+      ``T(G, r)`` — one solve per `mvm` call, i.e. per conductance snapshot, then every
+      input vector is one matmul; linear cells only) or ``"solve"`` (the nodal solve for
+      every input vector: needed for nonlinear `selector` cells). See
+      `xbar.circuit.solve` for the circuit and its conventions. Each tile of each plane
+      (``G⁺`` and ``G⁻``; for the reference mapping, the tile with its reference column
+      as its last column) is its own array.
+    - `r_row`, `r_col`: wire resistance per cell pitch along a row / a column [Ω]
+      (> 0 when `circuit` is not ``"ideal"``; default 0); `r_source`: row driver
+      resistance, `r_sense`: column sense resistance [Ω] (≥ 0, default 0).
+    - `access`: ``"1t1r"`` or ``"passive"`` (the same network for the all-rows read).
+    - `selector`: ``None`` (linear cells) or a nonlinear cell law such as
+      ``xbar.circuit.Sinh(v0=0.2)`` (needs ``circuit="solve"``; read voltages are
+      physical, ``v = (x/x_max)·v_read``, so `v_read` matters).
     """
 
     device: Device
@@ -115,6 +137,13 @@ class CrossbarSpec:
     effects: Effects = static_field(default=Effects())
     read_noise: str = static_field(default="conductance")
     drift_compensation: bool = static_field(default=True)
+    circuit: str = static_field(default="ideal")
+    r_row: jax.Array = 0.0
+    r_col: jax.Array = 0.0
+    r_source: jax.Array = 0.0
+    r_sense: jax.Array = 0.0
+    access: str = static_field(default="1t1r")
+    selector: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, Device):
@@ -127,9 +156,7 @@ class CrossbarSpec:
         if self.mapping not in MAPPINGS:
             raise ValueError(f"CrossbarSpec.mapping: expected one of {MAPPINGS}, got {self.mapping!r}")
         if self.read_noise not in READ_NOISE_MODES:
-            raise ValueError(
-                f"CrossbarSpec.read_noise: expected one of {READ_NOISE_MODES}, got {self.read_noise!r}"
-            )
+            raise ValueError(f"CrossbarSpec.read_noise: expected one of {READ_NOISE_MODES}, got {self.read_noise!r}")
         if not isinstance(self.effects, Effects):
             raise TypeError(f"CrossbarSpec.effects: expected xbar.Effects, got {type(self.effects).__name__}")
         if self.dac_bits is not None:
@@ -145,6 +172,33 @@ class CrossbarSpec:
             object.__setattr__(self, name, value)
             if is_concrete(value) and not np.all(np.asarray(value) > 0):
                 raise ValueError(f"CrossbarSpec.{name}: expected a positive value, got {value}")
+        self._check_circuit()
+
+    def _check_circuit(self) -> None:
+        if self.circuit not in CIRCUITS:
+            raise ValueError(f"CrossbarSpec.circuit: expected one of {CIRCUITS}, got {self.circuit!r}")
+        if self.access not in ACCESS_TYPES:
+            raise ValueError(f"CrossbarSpec.access: expected one of {ACCESS_TYPES}, got {self.access!r}")
+        if self.selector is not None and not isinstance(self.selector, SELECTORS):
+            raise TypeError(
+                "CrossbarSpec.selector: expected None or a selector such as xbar.circuit.Sinh(v0=0.2), "
+                f"got {type(self.selector).__name__}"
+            )
+        if self.selector is not None and self.circuit != "solve":
+            raise ValueError(
+                f"CrossbarSpec.circuit: a nonlinear selector needs circuit='solve' (a nonlinear array has no "
+                f"transfer matrix, and the ideal read ignores it), got circuit={self.circuit!r}"
+            )
+        for name in ("r_row", "r_col", "r_source", "r_sense"):
+            value = as_float_leaf(getattr(self, name), f"CrossbarSpec.{name}")
+            object.__setattr__(self, name, value)
+            if not is_concrete(value):
+                continue
+            val = np.asarray(value)
+            wire = name in ("r_row", "r_col")
+            if val.ndim != 0 or val < 0 or (wire and self.circuit != "ideal" and not val > 0):
+                want = "> 0 Ω per segment (the circuit is on)" if wire and self.circuit != "ideal" else "≥ 0 Ω"
+                raise ValueError(f"CrossbarSpec.{name}: expected a scalar resistance {want}, got {value}")
 
     # --------------------------------------------------------------- geometry
     @property
@@ -272,9 +326,7 @@ def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
             "ref": jnp.broadcast_to(g_mid, spec.plane_shape("ref")),
         }
     keys = jax.random.split(key, len(spec.planes))
-    state = {
-        p: dev.program(array.fab[p], targets[p], key=k, effects=eff) for p, k in zip(spec.planes, keys)
-    }
+    state = {p: dev.program(array.fab[p], targets[p], key=k, effects=eff) for p, k in zip(spec.planes, keys)}
     # materialize the programmed state once: otherwise XLA fuses (and recomputes) the
     # random draws inside every consumer (reads, reductions, the backward pass)
     state = jax.lax.optimization_barrier(state)
@@ -293,9 +345,7 @@ def conductances(array: CrossbarArray, *, t=0.0) -> dict:
     reference mapping has one column per column-tile.
     """
     spec = _check_array(array)
-    return {
-        p: spec.device.conductance(array.fab[p], array.state[p], t, effects=spec.effects) for p in spec.planes
-    }
+    return {p: spec.device.conductance(array.fab[p], array.state[p], t, effects=spec.effects) for p in spec.planes}
 
 
 def _pair(spec: CrossbarSpec, planes: dict, sign: float):
@@ -310,6 +360,49 @@ def _pair(spec: CrossbarSpec, planes: dict, sign: float):
 def _delta_g(spec: CrossbarSpec, g: dict):
     """Signed conductance per weight position: G⁺ − G⁻, or G − G_ref of its tile."""
     return _pair(spec, g, -1.0)
+
+
+def _circuit_kwargs(spec: CrossbarSpec) -> dict:
+    return dict(
+        r_row=spec.r_row,
+        r_col=spec.r_col,
+        r_source=spec.r_source,
+        r_sense=spec.r_sense,
+        access=spec.access,
+        selector=spec.selector,
+    )
+
+
+def _physical_tiles(spec: CrossbarSpec, planes: dict) -> dict:
+    """The physical arrays of every plane, ``(row tiles, col tiles, tile rows, cells per
+    row)``: each tile of ``G⁺``/``G⁻``, or each main tile with its reference cell column
+    appended as its last column."""
+    n_r, n_c = spec.tile_grid
+    tr, tc = spec.tile_shape
+
+    def split(x):
+        return x.reshape(n_r, tr, n_c, tc).transpose(0, 2, 1, 3)
+
+    if spec.mapping == "differential":
+        return {"pos": split(planes["pos"]), "neg": split(planes["neg"])}
+    ref = jnp.swapaxes(planes["ref"], 1, 2)[..., None]  # (n_r, n_c, tr, 1)
+    return {"main": jnp.concatenate([split(planes["main"]), ref], axis=-1)}
+
+
+def _from_physical(spec: CrossbarSpec, tiles: dict) -> dict:
+    """Inverse of `_physical_tiles` for anything laid out per tile column like it:
+    ``(A, col tiles, R, cells)`` → planes ``(A, R, padded cols)`` (reference: ``(A, R,
+    col tiles)``)."""
+    _, tc = spec.tile_shape
+
+    def join(x):
+        a, n_c, r, c = x.shape
+        return x.transpose(0, 2, 1, 3).reshape(a, r, n_c * c)
+
+    if spec.mapping == "differential":
+        return {"pos": join(tiles["pos"]), "neg": join(tiles["neg"])}
+    main = tiles["main"]
+    return {"main": join(main[..., :tc]), "ref": jnp.swapaxes(main[..., tc], 1, 2)}
 
 
 def effective_weights(array: CrossbarArray, *, t=0.0):
@@ -357,6 +450,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
 
         in_scale = 1.0
     else:
+
         def drive(xs):
             return xs
 
@@ -372,15 +466,36 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         stds = {p: dev.read_std(array.fab[p], array.state[p], g[p], t, effects=eff) for p in spec.planes}
         if spec.read_noise == "conductance":
             ks = jax.random.split(k_g, len(spec.planes))
-            g = {p: g[p] + stds[p] * _rnd.normal(kp, g[p].shape, g[p].dtype) for p, kp in zip(spec.planes, ks)}
-            delta_g = _delta_g(spec, g)
+            g_read = {p: g[p] + stds[p] * _rnd.normal(kp, g[p].shape, g[p].dtype) for p, kp in zip(spec.planes, ks)}
         else:
-            delta_g = delta_g_mean
+            g_read = g
             out_var = _pair(spec, {p: s**2 for p, s in stds.items()}, 1.0)  # independent devices
     else:
-        delta_g = delta_g_mean
+        g_read = g
 
-    cp = delta_g.shape[-1]
+    ckw = _circuit_kwargs(spec)
+    if spec.circuit == "transfer":
+        # one nodal solve per physical tile (rows right-hand sides), then matmuls
+        tiles = _physical_tiles(spec, g_read)
+        t_mat = {p: jax.vmap(jax.vmap(lambda gt: transfer_matrix(gt, **ckw)))(x) for p, x in tiles.items()}
+        delta_g = _delta_g(spec, _from_physical(spec, t_mat))
+    elif spec.circuit == "solve":
+        tiles = _physical_tiles(spec, g_read)
+        delta_g = None
+    else:
+        delta_g = _delta_g(spec, g_read)
+
+    def read(r, u_r):
+        """Column currents (in units of v_read) of row tile `r` for its drive levels."""
+        used = u_r.shape[-1]
+        if spec.circuit != "solve":
+            return u_r @ delta_g[r, :used]
+        volts = spec.read_voltage / in_scale  # physical row voltage per unit of u
+        v = jnp.pad(u_r, ((0, 0), (0, tr - used))) * volts
+        cur = {p: jax.vmap(lambda gt: circuit_solve(gt, v, **ckw))(x[r])[None] for p, x in tiles.items()}
+        return _delta_g(spec, _from_physical(spec, cur))[0] / volts
+
+    cp = spec.plane_shape(spec.planes[0])[-1]
     if eff.adc:
         # per row-tile column currents, digitized separately, summed digitally. An
         # unrolled loop over row tiles: one plain matmul each (XLA's batched dot is
@@ -391,7 +506,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         for r in range(n_r):
             used = min(tr, spec.rows - r * tr)  # rows of this tile that carry inputs
             u_r = drive(x2[:, r * tr : r * tr + used])
-            c_r = u_r @ delta_g[r, :used]
+            c_r = read(r, u_r)
             if out_var is not None:
                 std = jnp.sqrt((u_r**2) @ out_var[r, :used])
                 c_r = c_r + std * _rnd.normal(jax.random.fold_in(k_out, r), c_r.shape, c_r.dtype)
@@ -399,7 +514,10 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
             cur = c_r if cur is None else cur + c_r
     else:
         u = drive(x2)
-        cur = u @ delta_g.reshape(n_r * tr, cp)[: spec.rows]
+        if spec.circuit == "solve":
+            cur = sum(read(r, u[:, r * tr : min((r + 1) * tr, spec.rows)]) for r in range(n_r))
+        else:
+            cur = u @ delta_g.reshape(n_r * tr, cp)[: spec.rows]
         if out_var is not None:
             std = jnp.sqrt((u**2) @ out_var.reshape(n_r * tr, cp)[: spec.rows])
             cur = cur + std * _rnd.normal(k_out, cur.shape, cur.dtype)
