@@ -118,10 +118,10 @@ class Lines:
     def factor(self, g):
         """Line inverses of ``A₁₁ = L_r + D`` (rows) and ``A₂₂ = L_c + D`` (columns) for
         cell conductances `g` ``(..., M, N)``."""
-        d_row = g + self.g_r * self.row_nb + self.row_term  # along N
-        d_col = g + self.g_c * self.col_nb[:, None] + self.col_term  # along M
-        rows = line_inverse(jnp.moveaxis(d_row, -1, 0), self.g_r)  # per node (Np, ..., M)
-        cols = line_inverse(jnp.moveaxis(d_col, -2, 0), self.g_c)  # per node (Mp, ..., N)
+        s_row = g + self.row_term  # diagonal excess over the wire Laplacian, along N
+        s_col = g + self.col_term  # along M
+        rows = line_inverse(jnp.moveaxis(s_row, -1, 0), self.g_r)  # per node (Np, ..., M)
+        cols = line_inverse(jnp.moveaxis(s_col, -2, 0), self.g_c)  # per node (Mp, ..., N)
         rows = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -1)) for k, v in rows.items()}
         cols = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -2)) for k, v in cols.items()}
         return rows, cols
@@ -144,27 +144,34 @@ def _ends(k, lo, hi):
 BLOCK = 16
 
 
-def _pivots(d, c):
-    """Inverse forward and backward pivots, ``1/p`` and ``1/q``, of the tridiagonal
-    matrices with diagonal `d` ``(n, ...)`` (position along the line first) and
-    off-diagonal ``−c``: ``p_k = d_k − c²/p_{k−1}``, ``q_k = d_k − c²/q_{k+1}``."""
+def _excess_pivots(s, c):
+    """Pivots of the tridiagonal matrices ``T = c·(path Laplacian) + diag(s)`` along the
+    leading axis of `s` ``(n, ...)`` (``s ≥ 0``: cells and terminals), in a form with no
+    cancellation. With ``h(e) = c·e/(c + e)``, the forward pivots are
+    ``p_k = e_k + c·[k < n−1]`` with ``e_k = s_k + h(e_{k−1})``, the backward pivots
+    ``q_k = f_k + c·[k > 0]`` with ``f_k = s_k + h(f_{k+1})`` (``e₋₁ = f_n = 0``), and
+    ``1/(T⁻¹)_kk = p_k + q_k − d_k = f_k + h(e_{k−1})`` — sums of non-negative terms, so a
+    nearly singular line (floating, weak cells) keeps its precision. Returns ``(e, h(e
+    shifted), f)``."""
 
-    def step(prev, dk):
-        inv = 1.0 / (dk - c * c * prev)
-        return inv, inv
+    def step(prev, sk):
+        e = sk + c * prev / (c + prev)
+        return e, e
 
-    z = jnp.zeros_like(d[0])
-    _, inv_p = jax.lax.scan(step, z, d, unroll=8)
-    _, inv_q = jax.lax.scan(step, z, d, reverse=True, unroll=8)
-    return inv_p, inv_q
+    z = jnp.zeros_like(s[0])
+    _, e = jax.lax.scan(step, z, s, unroll=8)
+    _, f = jax.lax.scan(step, z, s, reverse=True, unroll=8)
+    he = jnp.concatenate([z[None], c * e[:-1] / (c + e[:-1])])
+    return e, he, f
 
 
-def line_inverse(d, c, block: int = BLOCK):
-    """What `apply_inverse` needs to apply ``T⁻¹`` for every line, where ``T`` has
-    diagonal `d` ``(n, ...)`` (positions first) and off-diagonal ``−c``.
+def line_inverse(s, c, block: int = BLOCK):
+    """What `apply_rows`/`apply_cols` need to apply ``T⁻¹`` for every line, where
+    ``T = c·(path Laplacian) + diag(s)`` (`s` ``(n, ...)``, positions first: the cells'
+    and terminals' conductances at each node; off-diagonal ``−c``).
 
     ``T`` is an M-matrix, so ``T⁻¹ > 0``, and it is semiseparable: with ``Dᵢ = (T⁻¹)ᵢᵢ``
-    (from the two pivot sequences, ``1/(pᵢ + qᵢ − dᵢ)``), ``αₖ = c/pₖ ∈ (0, 1]`` and
+    (from the two pivot sequences, `_excess_pivots`), ``αₖ = c/pₖ ∈ (0, 1]`` and
     ``Pₖ = Π_{l<k} α_l``, ``(T⁻¹)ᵢⱼ = Dⱼ·Pⱼ/Pᵢ`` for ``i ≤ j`` (and symmetric), so
     ``T⁻¹f`` is two cumulative sums. To keep every number in range the line is cut into
     blocks of `block` nodes: ``P̃`` is ``P`` relative to its block's start, and the sums are
@@ -175,20 +182,20 @@ def line_inverse(d, c, block: int = BLOCK):
     whole number of blocks with inert nodes) and ``carry`` ``(..., nb, nb)``:
     ``carry[b, c] = Π_{c ≤ b' < b} ρ_b'`` below the diagonal, 0 elsewhere.
     """
-    n = d.shape[0]
-    inv_p, inv_q = _pivots(d, c)
-    diag = 1.0 / (1.0 / inv_p + 1.0 / inv_q - d)
+    n = s.shape[0]
+    e, he, f = _excess_pivots(s, c)
+    diag = 1.0 / (f + he)
     k = min(block, n)
     nb = -(-n // k)
-    floor = float(jnp.finfo(d.dtype).tiny) ** (1.0 / (k + 1))
-    alpha = jnp.maximum(c * inv_p, floor)
+    floor = float(jnp.finfo(s.dtype).tiny) ** (1.0 / (k + 1))
+    alpha = jnp.maximum(c / (c + e), floor)  # c/p_k (p_k = c + e_k except at the last node)
     pad = nb * k - n
     if pad:
-        alpha = jnp.concatenate([alpha, jnp.ones((pad,) + d.shape[1:], d.dtype)])
-        diag = jnp.concatenate([diag, jnp.zeros((pad,) + d.shape[1:], d.dtype)])
-    cp = jnp.cumprod(alpha.reshape((nb, k) + d.shape[1:]), axis=1)
-    ones = jnp.ones((nb, 1) + d.shape[1:], d.dtype)
-    pt = jnp.concatenate([ones, cp[:, :-1]], axis=1).reshape((nb * k,) + d.shape[1:])
+        alpha = jnp.concatenate([alpha, jnp.ones((pad,) + s.shape[1:], s.dtype)])
+        diag = jnp.concatenate([diag, jnp.zeros((pad,) + s.shape[1:], s.dtype)])
+    cp = jnp.cumprod(alpha.reshape((nb, k) + s.shape[1:]), axis=1)
+    ones = jnp.ones((nb, 1) + s.shape[1:], s.dtype)
+    pt = jnp.concatenate([ones, cp[:, :-1]], axis=1).reshape((nb * k,) + s.shape[1:])
     log_rho = jnp.log(cp[:, -1])  # (nb, ...)
     r = jnp.cumsum(log_rho, 0) - log_rho  # exclusive: R_b = Σ_{b'<b} log ρ_b'
     r = jnp.moveaxis(r, 0, -1)  # (..., nb)
@@ -230,21 +237,22 @@ def apply_rows(inv, f):
 
 def apply_cols(inv, f):
     """``T⁻¹f`` for every column line: along axis −2 of `f` ``(..., M, N)``; `inv`'s
-    per-node arrays are ``(..., Mp, N)``."""
+    per-node arrays are ``(..., Mp, N)``. The cumulative sums within a block run along
+    a non-minor axis of the blocked view ``(..., nb, k, N)``."""
     m = f.shape[-2]
     pinv, dpt, carry = inv["pinv"], inv["dpt"], inv["carry"]
     mpad, nb = pinv.shape[-2], carry.shape[-1]
     k = mpad // nb
     if mpad != m:
         f = jnp.pad(f, [(0, 0)] * (f.ndim - 2) + [(0, mpad - m), (0, 0)])
-    excl, rincl = _triangles(k, f.dtype)
     blocks = f.shape[:-2] + (nb, k, f.shape[-1])
     shp = pinv.shape[:-2] + (nb, k, f.shape[-1])
     pinv, dpt = pinv.reshape(shp), dpt.reshape(shp)
     a = f.reshape(blocks) * pinv
     b = f.reshape(blocks) * dpt
-    ex = jnp.einsum("jk,...bjl->...bkl", excl, a)
-    ri = jnp.einsum("jk,...bjl->...bkl", rincl, b)
+    # along a non-minor axis XLA's cumulative sum is the fast form (rows of N contiguous)
+    ex = jax.lax.cumsum(a, axis=a.ndim - 2) - a
+    ri = jax.lax.cumsum(b, axis=b.ndim - 2, reverse=True)
     e = jnp.einsum("...lbc,...cl->...bl", carry, ex[..., -1, :] + a[..., -1, :])
     h = jnp.einsum("...lcb,...cl->...bl", carry, ri[..., 0, :])
     z = dpt * (ex + e[..., None, :]) + pinv * (ri + h[..., None, :])
@@ -340,11 +348,13 @@ def nodal_solve(g, v, lines: Lines, *, tol, max_iter):
     return (u0 + du, dw), k, res
 
 
-def check_converged(iterations, residual, tol, max_iter, what="the circuit solve"):
-    """Raise outside jit when the solve did not reach `tol`; a no-op on traced values."""
-    if is_concrete(residual):
+def check_converged(iterations, residual, tol, max_iter, what="the circuit solve", ok=None):
+    """Raise outside jit when the solve did not reach `tol` (or, when given, when `ok` is
+    not all true); a no-op on traced values."""
+    if is_concrete(residual, ok):
         worst = float(np.max(np.asarray(residual))) if np.size(residual) else 0.0
-        if not np.isfinite(worst) or worst > tol:
+        failed = not np.all(np.asarray(ok)) if ok is not None else worst > tol
+        if not np.isfinite(worst) or failed:
             raise SolveError(
                 f"{what} did not converge: relative residual {worst:.3g} after {int(iterations)} "
                 f"iterations (tol {tol:.3g}, max_iter {max_iter}). Check for non-finite or extreme "

@@ -190,7 +190,8 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
     """Node voltages of an array of nonlinear cells, by damped Newton with the
     line-preconditioned Schur CG for each step, differentiable by `jax.lax.custom_root`.
     Works on the correction ``δ = x − x0``; returns ``(x, cg iterations, newton
-    iterations, relative residual ‖F‖/‖F(x0)‖ per input vector)``."""
+    iterations, relative residual ‖F‖/‖F(x0)‖ per input vector, converged per input
+    vector)``."""
 
     def cells(d):
         return selector.current(g, (u0 + d[0]) - (w0 + d[1]))
@@ -205,31 +206,40 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
     def geff(d):
         return selector.conductance(g, (u0 + d[0]) - (w0 + d[1]))
 
+    # Newton's step estimates the remaining error (convergence is quadratic), so a step
+    # below tol × the largest terminal voltage also ends the iteration: in float32 the
+    # residual itself has a rounding floor near tol on large or floating-line arrays
+    vscale = jnp.maximum(jnp.max(jnp.abs(u0), axis=(-2, -1)), jnp.max(jnp.abs(w0), axis=(-2, -1)))
+    vscale = jnp.where(vscale > 0, vscale, 1.0)
+
     def solve(f, d0):
         f0 = fnorm(f(d0))
         scale = jnp.where(f0 > 0, f0, 1.0)
         limit = 2.0 * selector.scale
 
         def cond(state):
-            k, _, res, _ = state
-            return (k < max_newton) & jnp.any(res > tol)
+            k, _, ok, _, _ = state
+            return (k < max_newton) & ~jnp.all(ok)
 
         def body(state):
-            k, d, res, cg = state
+            k, d, _, res, cg = state
             r = f(d)
             ge = jax.lax.stop_gradient(geff(d))
             # inexact Newton: a loose linear solve far from the root, tight near it
             eta = jnp.clip(jnp.minimum(0.1, res), 0.25 * tol / jnp.maximum(res, tol), 0.1)
             step, kk, _ = schur_solve(lines, ge, lines.factor(ge), (-r[0], -r[1]), eta[:, None, None], max_iter)
             dv = jnp.max(jnp.abs(step[0] - step[1]), axis=(-2, -1))
-            t = jnp.minimum(1.0, limit / jnp.where(dv > 0, dv, 1.0))[:, None, None]
-            d = (d[0] + t * step[0], d[1] + t * step[1])
-            return k + 1, d, fnorm(f(d)) / scale, cg + kk
+            t = jnp.minimum(1.0, limit / jnp.where(dv > 0, dv, 1.0))
+            d = (d[0] + t[:, None, None] * step[0], d[1] + t[:, None, None] * step[1])
+            moved = t * jnp.maximum(jnp.max(jnp.abs(step[0]), axis=(-2, -1)), jnp.max(jnp.abs(step[1]), axis=(-2, -1)))
+            res = fnorm(f(d)) / scale
+            return k + 1, d, (res <= tol) | (moved <= tol * vscale), res, cg + kk
 
-        state = (jnp.asarray(0), d0, fnorm(f(d0)) / scale, jnp.asarray(0))
-        k, d, res, cg = jax.lax.while_loop(cond, body, state)
+        res0 = fnorm(f(d0)) / scale
+        state = (jnp.asarray(0), d0, res0 <= tol, res0, jnp.asarray(0))
+        k, d, ok, res, cg = jax.lax.while_loop(cond, body, state)
         # counts travel as floats: custom_root differentiates its aux outputs too
-        return d, (cg.astype(res.dtype), k.astype(res.dtype), res)
+        return d, (cg.astype(res.dtype), k.astype(res.dtype), res, ok.astype(res.dtype))
 
     def tangent_solve(lin, y):
         # the linearized cells' conductances, probed: J·(1, 0) = (L_r·1 + G, −G)
@@ -246,9 +256,9 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
         return x[0], x[1]
 
     d0 = (jnp.zeros_like(u0), jnp.zeros_like(w0))
-    d, (cg, k, res) = jax.lax.custom_root(f, d0, solve, tangent_solve, has_aux=True)
-    cg, k, res = jax.lax.stop_gradient((cg, k, res))
-    return (u0 + d[0], w0 + d[1]), cg.astype(jnp.int32), k.astype(jnp.int32), res
+    d, (cg, k, res, ok) = jax.lax.custom_root(f, d0, solve, tangent_solve, has_aux=True)
+    cg, k, res, ok = jax.lax.stop_gradient((cg, k, res, ok))
+    return (u0 + d[0], w0 + d[1]), cg.astype(jnp.int32), k.astype(jnp.int32), res, ok > 0
 
 
 def solve(
@@ -341,12 +351,15 @@ def solve(
         u, w = u0 + du, w0 + dw
         i_cell = gm * (u - w)
         newton = jnp.asarray(0)
+        ok = res <= tol
     else:
-        (u, w), k, newton, res = _newton(lines, gm, selector, u0, w0, tol=tol, max_iter=max_iter)
+        (u, w), k, newton, res, ok = _newton(lines, gm, selector, u0, w0, tol=tol, max_iter=max_iter)
         i_cell = selector.current(gm, u - w)
-    converged = jnp.all(res <= tol)
-    check_converged(k, res, tol, max_iter)
-    cur = lines.currents(i_cell)
+    converged = jnp.all(ok)
+    check_converged(k, res, tol, max_iter, ok=ok)
+    # by KCL, the current the cells inject into a column leaves through its terminal(s);
+    # a floating column has none (exactly 0)
+    cur = lines.currents(i_cell) * lines.col_on
     if single:
         cur, u, w, i_cell, res = cur[0], u[0], w[0], i_cell[0], res[0]
     if not full:
