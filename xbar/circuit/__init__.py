@@ -14,6 +14,8 @@ from ._crossbar import effective_weights as effective_weights
 from ._crossbar import fabricate as fabricate
 from ._crossbar import mvm as mvm
 from ._crossbar import program as program
+from ._expansion import expansion_epsilon as expansion_epsilon
+from ._expansion import transfer_expansion as transfer_expansion
 from ._lines import SolveError as SolveError
 from ._reference import reference_solve as reference_solve
 from ._selectors import SeriesSinh as SeriesSinh

@@ -124,7 +124,8 @@ def _check_inputs(g, v, select=None):
     return g.astype(dtype), v.astype(dtype)
 
 
-def _lines(g, r_row, r_col, r_source, r_sense, drive, sense, **on):
+def _wires(g, r_row, r_col, r_source, r_sense, drive, sense):
+    """The validated resistances as arrays of `g`'s dtype (errors name the argument)."""
     if drive not in DRIVES:
         raise ValueError(f"drive: expected one of {DRIVES}, got {drive!r}")
     if sense not in SENSES:
@@ -135,8 +136,7 @@ def _lines(g, r_row, r_col, r_source, r_sense, drive, sense, **on):
         "r_source": _check_resistance("r_source", r_source, allow_zero=True),
         "r_sense": _check_resistance("r_sense", r_sense, allow_zero=True),
     }
-    rs = {k: r.astype(g.dtype) for k, r in rs.items()}
-    return Lines(g.shape, drive=drive, sense=sense, **rs, **on)
+    return {k: r.astype(g.dtype) for k, r in rs.items()}
 
 
 def _check_select(select, shape):
@@ -338,8 +338,27 @@ def solve(
     tol = _default_tol(g.dtype) if tol is None else float(tol)
     if not tol > 0:
         raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
+    rs = _wires(g, r_row, r_col, r_source, r_sense, drive, sense)
+    statics = dict(select=select, unselected=unselected, access=access, drive=drive, sense=sense)
+    sol, ok = _solve_jit(g, vb, rs, selector, tol=tol, max_iter=max_iter, **statics)
+    check_converged(sol.iterations, sol.residual, tol, max_iter, ok=ok)
+    if single:
+        sol = dataclasses.replace(
+            sol,
+            currents=sol.currents[0],
+            u=sol.u[0],
+            w=sol.w[0],
+            cell_currents=sol.cell_currents[0],
+            residual=sol.residual[0],
+        )
+    return sol if full else sol.currents
+
+
+def _solve_core(g, vb, rs, selector, *, select, unselected, access, drive, sense, tol, max_iter):
+    """`solve` after validation, batched: ``(CircuitSolution, converged per input)``.
+    Jitted once per shape and option set (`_solve_jit`), so eager calls do not retrace."""
     vr, vc, on, mask = _setup(g, vb, select, unselected, access)
-    lines = _lines(g, r_row, r_col, r_source, r_sense, drive, sense, **on)
+    lines = Lines(g.shape, drive=drive, sense=sense, **rs, **on)
     gm = g if mask is None else g * mask
     u0 = jnp.broadcast_to(vr[..., :, None], vr.shape + (lines.n,))
     w0 = jnp.broadcast_to(vc[..., None, :], vc.shape[:-1] + (lines.m, lines.n))
@@ -355,16 +374,10 @@ def solve(
     else:
         (u, w), k, newton, res, ok = _newton(lines, gm, selector, u0, w0, tol=tol, max_iter=max_iter)
         i_cell = selector.current(gm, u - w)
-    converged = jnp.all(ok)
-    check_converged(k, res, tol, max_iter, ok=ok)
     # by KCL, the current the cells inject into a column leaves through its terminal(s);
     # a floating column has none (exactly 0)
     cur = lines.currents(i_cell) * lines.col_on
-    if single:
-        cur, u, w, i_cell, res = cur[0], u[0], w[0], i_cell[0], res[0]
-    if not full:
-        return cur
-    return CircuitSolution(
+    sol = CircuitSolution(
         currents=cur,
         u=u,
         w=w,
@@ -372,9 +385,15 @@ def solve(
         iterations=k,
         newton_iterations=newton,
         residual=res,
-        converged=converged,
+        converged=jnp.all(ok),
         select=select,
     )
+    return sol, ok
+
+
+_solve_jit = jax.jit(
+    _solve_core, static_argnames=("select", "unselected", "access", "drive", "sense", "tol", "max_iter")
+)
 
 
 def transfer_matrix(g, **kwargs):
