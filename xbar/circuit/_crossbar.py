@@ -21,6 +21,7 @@ Conventions (SI units throughout):
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -33,6 +34,7 @@ from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ..devices._models import Device, after_programming
 from ..periphery._quant import STE_NAMES, adc, check_bits, dac
+from ._expansion import transfer_expansion
 from ._selectors import SELECTORS
 from ._solve import ACCESS_TYPES, transfer_matrix
 from ._solve import solve as circuit_solve
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 MAPPINGS = ("differential", "reference")
-CIRCUITS = ("ideal", "transfer", "solve")
+CIRCUITS = ("ideal", "transfer", "solve", "expansion1", "expansion2")
 READ_NOISE_MODES = ("conductance", "output")
 
 
@@ -107,7 +109,10 @@ class CrossbarSpec:
       physical tile with its wire resistance, as its effective conductance matrix
       ``T(G, r)`` — one solve per `mvm` call, i.e. per conductance snapshot, then every
       input vector is one matmul; linear cells only) or ``"solve"`` (the nodal solve for
-      every input vector: needed for nonlinear `selector` cells). See
+      every input vector: needed for nonlinear `selector` cells), or ``"expansion1"`` /
+      ``"expansion2"`` (``T`` from the first/second-order expansion in the wire
+      resistance, `xbar.circuit.transfer_expansion`: far cheaper, valid while
+      `xbar.circuit.expansion_epsilon` of a tile is well below 1). See
       `xbar.circuit.solve` for the circuit and its conventions. Each tile of each plane
       (``G⁺`` and ``G⁻``; for the reference mapping, the tile with its reference column
       as its last column) is its own array.
@@ -474,10 +479,15 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         g_read = g
 
     ckw = _circuit_kwargs(spec)
-    if spec.circuit == "transfer":
+    if spec.circuit in ("transfer", "expansion1", "expansion2"):
         # one nodal solve per physical tile (rows right-hand sides), then matmuls
+        if spec.circuit == "transfer":
+            tmat = functools.partial(transfer_matrix, **ckw)
+        else:
+            wires = {k: ckw[k] for k in ("r_row", "r_col", "r_source", "r_sense")}
+            tmat = functools.partial(transfer_expansion, order=int(spec.circuit[-1]), **wires)
         tiles = _physical_tiles(spec, g_read)
-        t_mat = {p: jax.vmap(jax.vmap(lambda gt: transfer_matrix(gt, **ckw)))(x) for p, x in tiles.items()}
+        t_mat = {p: jax.vmap(jax.vmap(tmat))(x) for p, x in tiles.items()}
         delta_g = _delta_g(spec, _from_physical(spec, t_mat))
     elif spec.circuit == "solve":
         tiles = _physical_tiles(spec, g_read)
