@@ -500,7 +500,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         used = u_r.shape[-1]
         if spec.circuit != "solve":
             return u_r @ delta_g[r, :used]
-        volts = spec.read_voltage / in_scale  # physical row voltage per unit of u
+        volts = spec.read_voltage * in_scale  # physical row voltage per unit of u: (x/x_max)·v_read
         v = jnp.pad(u_r, ((0, 0), (0, tr - used))) * volts
         cur = {p: jax.vmap(lambda gt: circuit_solve(gt, v, **ckw))(x[r])[None] for p, x in tiles.items()}
         return _delta_g(spec, _from_physical(spec, cur))[0] / volts

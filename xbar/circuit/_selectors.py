@@ -14,18 +14,18 @@ strictly convex function and have one solution.
   series small-signal current, which converges monotonically from below), differentiable
   by the implicit-function theorem (`jax.lax.custom_root`).
 
-Parameters are pytree leaves, so `jax.grad` reaches them and `jax.vmap` can sweep them.
+Parameters are pytree leaves, so `jax.grad` reaches them and `jax.vmap` can sweep them;
+construct with keywords (``Sinh(v0=0.2)``). Validation runs at construction only, not when
+JAX rebuilds the object from its leaves.
 """
 
 from __future__ import annotations
-
-import dataclasses
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._tree import is_concrete
+from .._tree import is_concrete, pytree_dataclass
 
 __all__ = ["Sinh", "SeriesSinh", "SELECTORS"]
 
@@ -41,8 +41,7 @@ def _positive(name: str, value):
             raise ValueError(f"{name}: expected a finite value > 0, got {float(arr)!r}")
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass
 class Sinh:
     """Combined 1S1R cell ``I = g·v0·sinh(V/v0)``; `v0` [V] > 0 (e.g. 0.1–0.3 V)."""
 
@@ -90,8 +89,7 @@ def _series_newton(v, g, g0, v0):
     return i
 
 
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
+@pytree_dataclass
 class SeriesSinh:
     """Selector ``I = g0·v0·sinh(Vs/v0)`` in series with the resistive cell ``g`` through
     an internal node; `v0` [V] > 0, `g0` [S] > 0 (the selector's conductance at 0 V)."""
