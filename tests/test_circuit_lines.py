@@ -1,0 +1,97 @@
+"""The exact line inverses behind the circuit solve (`xbar.circuit._lines`), against
+dense numpy solves: blocked semiseparable application along rows and columns, lines
+that are not a whole number of blocks, more blocks than the unroll cap, floating
+(unterminated) lines, batched per-input conductances, and float32 precision."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xbar.circuit import _lines
+from xbar.circuit._lines import MAX_BLOCKS
+
+# jitted (as inside the solve): one compilation per shape instead of one per eager op
+line_inverse = jax.jit(_lines.line_inverse)
+apply_rows = jax.jit(_lines.apply_rows)
+apply_cols = jax.jit(_lines.apply_cols)
+
+
+def _dense(s, c):
+    n = s.shape[0]
+    lap = 2.0 * np.eye(n) - np.eye(n, k=1) - np.eye(n, k=-1)
+    lap[0, 0] = lap[-1, -1] = 1.0
+    if n == 1:
+        lap[:] = 0.0
+    return c * lap + np.diag(s)
+
+
+def _check(s, c, dtype, rtol, *, batch=3, seed=0):
+    """Apply T⁻¹ to random vectors along rows and along columns; compare with numpy."""
+    rng = np.random.default_rng(seed)
+    n, lines = s.shape
+    inv = line_inverse(jnp.asarray(s, dtype), jnp.asarray(c, dtype))
+    rows = {k: (v if k == "carry" else v.T) for k, v in inv.items()}  # (L, n) per node
+    f = rng.normal(size=(batch, lines, n))
+    z_rows = np.asarray(apply_rows(rows, jnp.asarray(f, dtype)))
+    z_cols = np.asarray(apply_cols(inv, jnp.asarray(np.swapaxes(f, -1, -2), dtype)))
+    for line in range(lines):
+        want = np.linalg.solve(_dense(s[:, line], c), f[:, line, :].T).T
+        scale = np.max(np.abs(want))
+        assert np.max(np.abs(z_rows[:, line, :] - want)) <= rtol * scale
+        assert np.max(np.abs(z_cols[:, :, line] - want)) <= rtol * scale
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 250])
+def test_terminated_lines_match_dense_inverse(x64, n):
+    rng = np.random.default_rng(n)
+    s = 1.0 / rng.uniform(1e4, 1e6, (n, 4))
+    s[0] += 1.0 / 12.0  # driver at one end (r_source + r_row = 12 Ω)
+    _check(s, 0.5, jnp.float64, 1e-12)
+
+
+def test_floating_lines_keep_their_precision(x64):
+    # no terminal: only the weak cells tie the line down (nearly singular), where the
+    # pivots' cancellation-free form matters
+    rng = np.random.default_rng(1)
+    s = 1.0 / rng.uniform(1e4, 1e6, (256, 3))
+    _check(s, 0.5, jnp.float64, 1e-10)
+
+
+def test_floating_lines_in_float32():
+    rng = np.random.default_rng(2)
+    s = 1.0 / rng.uniform(1e4, 1e6, (256, 3))
+    _check(s, 0.5, jnp.float32, 1e-5)
+
+
+def test_more_blocks_than_the_unroll_cap(x64):
+    n = 16 * MAX_BLOCKS + 40  # longer blocks, and a partial last one
+    rng = np.random.default_rng(3)
+    s = 1.0 / rng.uniform(1e4, 1e6, (n, 2))
+    s[-1] += 1.0 / 7.0
+    inv = line_inverse(jnp.asarray(s), jnp.asarray(0.2))
+    assert inv["carry"].shape[-1] <= MAX_BLOCKS
+    _check(s, 0.2, jnp.float64, 1e-11, batch=2)
+
+
+def test_strongly_coupled_cells(x64):
+    # cell conductances comparable to the wire's: the inverse decays within a block
+    rng = np.random.default_rng(4)
+    s = rng.uniform(0.05, 2.0, (40, 3))
+    _check(s, 0.5, jnp.float64, 1e-12)
+
+
+def test_batched_conductances_per_input(x64):
+    # Newton's linearized cells differ per input vector: per-node data with a batch axis
+    rng = np.random.default_rng(5)
+    n, lines, batch = 23, 4, 3
+    s = 1.0 / rng.uniform(1e4, 1e6, (n, batch, lines))
+    s[0] += 0.1
+    inv = line_inverse(jnp.asarray(s), jnp.asarray(0.5))  # per node (n_pad, B, L)
+    rows = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -1)) for k, v in inv.items()}  # (B, L, n_pad)
+    f = rng.normal(size=(batch, lines, n))
+    z = np.asarray(apply_rows(rows, jnp.asarray(f)))
+    for b in range(batch):
+        for line in range(lines):
+            want = np.linalg.solve(_dense(s[:, b, line], 0.5), f[b, line])
+            np.testing.assert_allclose(z[b, line], want, rtol=1e-11, atol=1e-12 * np.max(np.abs(want)))
