@@ -115,7 +115,11 @@ class CrossbarSpec:
       `xbar.circuit.expansion_epsilon` of a tile is well below 1). See
       `xbar.circuit.solve` for the circuit and its conventions. Each tile of each plane
       (``G⁺`` and ``G⁻``; for the reference mapping, the tile with its reference column
-      as its last column) is its own array.
+      as its last column) is its own array. The model: inputs are row voltages with
+      every cell connected, rows with zero input held at 0 V by their drivers — exact
+      for voltage-driven rows. Where spikes instead gate 1T1R word lines, the rows
+      without a spike are disconnected, which changes the circuit every step; this
+      approximation ignores that (their cells still load the columns at 0 V).
     - `r_row`, `r_col`: wire resistance per cell pitch along a row / a column [Ω]
       (> 0 when `circuit` is not ``"ideal"``; default 0); `r_source`: row driver
       resistance, `r_sense`: column sense resistance [Ω] (≥ 0, default 0).

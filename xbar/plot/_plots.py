@@ -81,20 +81,33 @@ def _heat(ax, data, title, label, cmap):
 
 def plot_cell_voltages(solution, v=None, ax=None, index: int = 0):
     """Heat map of the voltage across each cell of a solved array (an
-    `xbar.circuit.CircuitSolution`). With the row voltages `v`, shows the fraction of the
-    applied voltage the cell actually sees, ``(u − w)/v``; otherwise volts. `index` picks
-    the input vector of a batch."""
+    `xbar.circuit.CircuitSolution`). With the applied voltage `v` (the row voltages of an
+    MVM read, or the read/write voltage of a selected-cell scheme), shows the fraction of
+    it the cell actually sees; otherwise volts. `index` picks the input vector of a
+    batch. A selected cell is circled: under the V/2 scheme its row and column show the
+    half-selected cells at about 0.5."""
     ax = _axes(ax)
     vc = np.asarray(solution.cell_voltages)
     if vc.ndim == 3:
         vc = vc[index]
+    select = getattr(solution, "select", None)
     if v is None:
-        return _heat(ax, vc, "voltage across each cell", "V", "viridis")
-    v = np.asarray(v)
-    v = v[index] if v.ndim == 2 else v
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(v[:, None] != 0, vc / v[:, None], np.nan)
-    return _heat(ax, frac, "cell voltage / applied row voltage", "fraction", "viridis")
+        ax = _heat(ax, vc, "voltage across each cell", "V", "viridis")
+    else:
+        v = np.asarray(v, dtype=float)
+        if select is not None:  # one read/write voltage per input vector
+            v = v.reshape(-1)[index] if v.ndim else v
+            scale = np.full(vc.shape[0], float(v))
+        else:
+            scale = v[index] if v.ndim == 2 else v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(scale[:, None] != 0, vc / scale[:, None], np.nan)
+        title = "cell voltage / applied voltage" if select is not None else "cell voltage / applied row voltage"
+        ax = _heat(ax, frac, title, "fraction", "viridis")
+    if select is not None:
+        i, j = select
+        ax.plot([j], [i], marker="o", markersize=12, markerfacecolor="none", markeredgecolor="red")
+    return ax
 
 
 def plot_current_error(currents, ideal, ax=None):
