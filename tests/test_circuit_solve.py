@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from _spice import ngspice_available, ngspice_currents
 
+from xbar import circuit
 from xbar.circuit import SolveError, reference_solve, solve, transfer_matrix
 
 STATIC = ("drive", "sense", "tol", "max_iter")
@@ -361,3 +362,16 @@ def test_nonconvergence_is_reported_under_jit(x64):
     assert bool(sol.converged) is False
     assert int(sol.iterations) == 1
     assert np.all(np.asarray(sol.residual) > 1e-14)
+
+
+def test_transfer_matrix_in_chunks_equals_one_solve(x64):
+    # chunks of right-hand sides bound memory for large arrays; the result must not change
+    g, _, _ = _rand(21)
+    kw = dict(r_row=2.0, r_col=3.0, r_source=5.0)
+    whole = transfer_matrix(g, **kw)
+    for chunk in (1, 4, 5):  # 5 does not divide the rows: a padded last chunk
+        np.testing.assert_allclose(transfer_matrix(g, chunk=chunk, **kw), whole, rtol=1e-11)
+    with pytest.raises(ValueError, match="^chunk:"):
+        transfer_matrix(g, chunk=0, **kw)
+    with pytest.raises(ValueError, match="^selector:"):
+        transfer_matrix(g, selector=circuit.Sinh(v0=0.2), **kw)
