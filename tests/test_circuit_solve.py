@@ -375,3 +375,20 @@ def test_transfer_matrix_in_chunks_equals_one_solve(x64):
         transfer_matrix(g, chunk=0, **kw)
     with pytest.raises(ValueError, match="^selector:"):
         transfer_matrix(g, selector=circuit.Sinh(v0=0.2), **kw)
+
+
+def test_vmap_over_selector_and_wire_parameters_equals_loop(x64):
+    # what a sweep does: vmap over a selector's v0 and over the wire resistance of a
+    # selected-cell scheme
+    rng = np.random.default_rng(31)
+    g = 1.0 / rng.uniform(1e4, 1e6, (8, 6))
+    v = rng.uniform(0.0, 0.5, (3, 8))
+    v0s = jnp.array([0.1, 0.2, 0.4])
+    got = jax.vmap(lambda v0: solve(g, v, r_row=2.0, r_col=2.0, selector=circuit.Sinh(v0=v0)))(v0s)
+    want = [solve(g, v, r_row=2.0, r_col=2.0, selector=circuit.Sinh(v0=float(x))) for x in v0s]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-10)
+    rs = jnp.array([0.5, 2.0, 5.0])
+    kw = dict(access="passive", select=(1, 2), unselected="v/3")
+    got = jax.vmap(lambda r: solve(g, 0.8, r_row=r, r_col=r, **kw))(rs)
+    want = [solve(g, 0.8, r_row=float(r), r_col=float(r), **kw) for r in rs]
+    np.testing.assert_allclose(got, np.stack(want), rtol=1e-10, atol=1e-12 * np.max(np.abs(want)))
