@@ -400,53 +400,60 @@ _solve_jit = jax.jit(
 _TRANSFER_CHUNK_NODES = 2**24
 
 
-def transfer_matrix(g, *, chunk: int | None = None, **kwargs):
+def transfer_matrix(
+    g,
+    *,
+    r_row,
+    r_col,
+    r_source=0.0,
+    r_sense=0.0,
+    access: str = "1t1r",
+    selector=None,
+    drive: str = "near",
+    sense: str = "far",
+    tol: float | None = None,
+    max_iter: int = 500,
+    chunk: int | None = None,
+    full: bool = False,
+):
     """The effective conductance matrix ``T`` ``(rows, cols)`` [S] of a linear array:
-    ``solve(g, v, ...) == v @ T`` for every `v`. One right-hand side per row; after that
-    each read is one matmul. Takes `solve`'s keyword arguments (linear cells only).
+    ``solve(g, v, ...) == v @ T`` for every `v` (the MVM read). One right-hand side per
+    row; after that each read is one matmul. The arguments are `solve`'s; `selector` must
+    be ``None`` (a nonlinear array has no transfer matrix) and `full` ``False``.
 
     `chunk`: right-hand sides solved together (default: as many as keep each field under
-    2²⁴ node voltages, e.g. all rows up to 128 × 128 arrays, 16 at 1024 × 1024); the
-    chunks run one after another (`jax.lax.map`), which bounds memory."""
-    if kwargs.get("full"):
+    2²⁴ node voltages — all rows up to 128 × 128 arrays, 16 at 1024 × 1024); the chunks
+    run one after another (`jax.lax.map`), which bounds memory."""
+    if full:
         raise ValueError("full: transfer_matrix returns T only; call solve(..., full=True) for diagnostics")
-    if kwargs.get("selector") is not None:
+    if selector is not None:
         raise ValueError("selector: a nonlinear array has no transfer matrix; call solve(...) per input")
-    if kwargs.get("select") is not None:
-        raise ValueError("select: transfer_matrix is the MVM read (select=None)")
+    if access not in ACCESS_TYPES:
+        raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter: expected a positive int, got {max_iter!r}")
     g = _as_conductances(g)
     m, n = g.shape
     if chunk is None:
         chunk = max(1, min(m, _TRANSFER_CHUNK_NODES // (m * n)))
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk: expected a positive int (right-hand sides per solve), got {chunk!r}")
-    if chunk >= m:
-        return solve(g, jnp.eye(m, dtype=g.dtype), **kwargs)
-    # validate once on the first chunk's shape, then map the jitted core over the chunks
     n_chunks = -(-m // chunk)
     eye = jnp.eye(n_chunks * chunk, m, dtype=g.dtype).reshape(n_chunks, chunk, m)
-    tol = kwargs.pop("tol", None)
-    max_iter = kwargs.pop("max_iter", 500)
     g, _ = _check_inputs(g, eye[0])
     tol = _default_tol(g.dtype) if tol is None else float(tol)
-    wires = {k: kwargs.pop(k, 0.0) for k in ("r_source", "r_sense")}
-    if "r_row" not in kwargs or "r_col" not in kwargs:
-        raise TypeError("transfer_matrix: r_row and r_col are required keyword arguments (ohms per segment)")
-    r_row, r_col = kwargs.pop("r_row"), kwargs.pop("r_col")
-    access = kwargs.pop("access", "1t1r")
-    drive, sense = kwargs.pop("drive", "near"), kwargs.pop("sense", "far")
-    kwargs.pop("selector", None), kwargs.pop("select", None), kwargs.pop("unselected", None), kwargs.pop("full", None)
-    if kwargs:
-        raise TypeError(f"transfer_matrix: unexpected keyword arguments {sorted(kwargs)}")
-    if access not in ACCESS_TYPES:
-        raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
-    rs = _wires(g, r_row, r_col, wires["r_source"], wires["r_sense"], drive, sense)
+    if not tol > 0:
+        raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
+    rs = _wires(g, r_row, r_col, r_source, r_sense, drive, sense)
     statics = dict(select=None, unselected="float", access=access, drive=drive, sense=sense)
 
     def one(vb):
         sol, ok = _solve_jit(g, vb, rs, None, tol=tol, max_iter=max_iter, **statics)
         return sol.currents, sol.iterations, sol.residual, ok
 
-    cur, k, res, ok = jax.lax.map(one, eye)
+    if n_chunks == 1:
+        cur, k, res, ok = (x[None] for x in one(eye[0]))
+    else:
+        cur, k, res, ok = jax.lax.map(one, eye)
     check_converged(jnp.max(k), res, tol, max_iter, ok=ok)
     return cur.reshape(n_chunks * chunk, n)[:m]
