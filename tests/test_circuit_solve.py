@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _fd import check_directional
 from _spice import ngspice_available, ngspice_currents
 
 from xbar import circuit
@@ -218,17 +219,8 @@ def test_gradients_match_central_differences(x64):
     args = [jnp.asarray(v), jnp.asarray(g)] + [r[k] for k in names]
     grads = jax.jit(jax.grad(loss, argnums=tuple(range(len(args)))))(*args)
 
-    def fd(i, direction, h):
-        plus = list(args)
-        minus = list(args)
-        plus[i] = args[i] + h * direction
-        minus[i] = args[i] - h * direction
-        return float((loss(*plus) - loss(*minus)) / (2 * h))
-
     def check(i, direction, h):
-        want = fd(i, direction, h)
-        got = float(jnp.sum(grads[i] * direction))
-        assert abs(got - want) <= 1e-5 * abs(want), (i, got, want)
+        check_directional(loss, args, grads, i, direction, h, rtol=1e-5)
 
     check(0, jnp.asarray(rng.normal(size=v.shape)), 1e-3)  # v: a random direction
     check(1, jnp.asarray(g * rng.normal(size=g.shape)), 1e-4)  # g: relative random direction
