@@ -38,7 +38,7 @@ import numpy as np
 
 from .._tree import is_concrete
 
-__all__ = ["Lines", "nodal_solve", "linear_solve", "DRIVES", "SENSES"]
+__all__ = ["Lines", "linear_solve", "schur_solve", "DRIVES", "SENSES"]
 
 DRIVES = ("near", "both")
 SENSES = ("far", "both")
@@ -343,24 +343,6 @@ def linear_solve(lines: Lines, g, b, *, tol, max_iter):
 
     x, (k, res) = jax.lax.custom_linear_solve(matvec, b, solve, symmetric=True, has_aux=True)
     return x, k, res
-
-
-def nodal_solve(g, v, lines: Lines, *, tol, max_iter):
-    """Node voltages of the linear MVM read: row voltages `v` ``(B, M)`` on cells `g`
-    ``(M, N)``, every row driven and every column sensed at 0 V.
-
-    Solved as a correction to the ideal read: ``u = v + δu``, ``w = δw``, so the residual
-    is measured against the cell currents (not the much larger driver currents) and the
-    IR drops keep their relative precision in float32. Returns ``(x, iterations, relative
-    residual)`` with ``x = (u, w)``, each ``(B, M, N)``.
-    """
-    u0 = jnp.broadcast_to(v[..., :, None], v.shape + (lines.n,))
-    # residual of the ideal state (u0, 0): no wire or driver carries current there (each
-    # row sits at its drive voltage, each column at the 0 V of its sense node); only the
-    # cells do, g·v, leaving row nodes and entering column nodes
-    cell = g * u0
-    (du, dw), k, res = linear_solve(lines, g, (-cell, cell), tol=tol, max_iter=max_iter)
-    return (u0 + du, dw), k, res
 
 
 def check_converged(iterations, residual, tol, max_iter, what="the circuit solve", ok=None):

@@ -82,6 +82,21 @@ def _default_tol(dtype) -> float:
     return 1e-12 if jnp.finfo(dtype).bits == 64 else 1e-5
 
 
+def _check_access_and_budget(access, max_iter):
+    if access not in ACCESS_TYPES:
+        raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter: expected a positive int, got {max_iter!r}")
+
+
+def _tolerance(tol, dtype) -> float:
+    """`tol`, or the default for `dtype`; the error names it when it is not positive."""
+    tol = _default_tol(dtype) if tol is None else float(tol)
+    if not tol > 0:
+        raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
+    return tol
+
+
 def _check_resistance(name: str, r, *, allow_zero: bool):
     r = jnp.asarray(r)
     if r.ndim != 0:
@@ -323,21 +338,16 @@ def solve(
     A solve that does not reach `tol` raises `xbar.circuit.SolveError` outside `jit`;
     under `jit`, check ``solve(..., full=True).converged``.
     """
-    if access not in ACCESS_TYPES:
-        raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
+    _check_access_and_budget(access, max_iter)
     if unselected not in UNSELECTED:
         raise ValueError(f"unselected: expected one of {UNSELECTED}, got {unselected!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter: expected a positive int, got {max_iter!r}")
     selector = _check_selector(selector)
     g = _as_conductances(g)
     select = _check_select(select, g.shape)
     g, v = _check_inputs(g, v, select)
     single = v.ndim == (1 if select is None else 0)
     vb = v[None] if single else v
-    tol = _default_tol(g.dtype) if tol is None else float(tol)
-    if not tol > 0:
-        raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
+    tol = _tolerance(tol, g.dtype)
     rs = _wires(g, r_row, r_col, r_source, r_sense, drive, sense)
     statics = dict(select=select, unselected=unselected, access=access, drive=drive, sense=sense)
     sol, ok = _solve_jit(g, vb, rs, selector, tol=tol, max_iter=max_iter, **statics)
@@ -428,10 +438,7 @@ def transfer_matrix(
         raise ValueError("full: transfer_matrix returns T only; call solve(..., full=True) for diagnostics")
     if selector is not None:
         raise ValueError("selector: a nonlinear array has no transfer matrix; call solve(...) per input")
-    if access not in ACCESS_TYPES:
-        raise ValueError(f"access: expected one of {ACCESS_TYPES}, got {access!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"max_iter: expected a positive int, got {max_iter!r}")
+    _check_access_and_budget(access, max_iter)
     g = _as_conductances(g)
     m, n = g.shape
     if chunk is None:
@@ -441,9 +448,7 @@ def transfer_matrix(
     n_chunks = -(-m // chunk)
     eye = jnp.eye(n_chunks * chunk, m, dtype=g.dtype).reshape(n_chunks, chunk, m)
     g, _ = _check_inputs(g, eye[0])
-    tol = _default_tol(g.dtype) if tol is None else float(tol)
-    if not tol > 0:
-        raise ValueError(f"tol: expected a positive relative residual, got {tol!r}")
+    tol = _tolerance(tol, g.dtype)
     rs = _wires(g, r_row, r_col, r_source, r_sense, drive, sense)
     statics = dict(select=None, unselected="float", access=access, drive=drive, sense=sense)
 
