@@ -56,6 +56,9 @@ class Sinh:
     def conductance(self, g, v):
         return g * jnp.cosh(v / self.v0)
 
+    def current_and_conductance(self, g, v):
+        return self.current(g, v), self.conductance(g, v)
+
     @property
     def scale(self):
         """Voltage scale of the nonlinearity (Newton limits each step to a few of it)."""
@@ -120,9 +123,13 @@ class SeriesSinh:
         return jnp.where(on, i, 0.0)
 
     def conductance(self, g, v):
+        return self.current_and_conductance(g, v)[1]
+
+    def current_and_conductance(self, g, v):
+        """Both from one solve of the internal node (what each Newton step needs)."""
         i = self.current(g, v)
         gsel = self.g0 * jnp.sqrt(1.0 + (i / (self.g0 * self.v0)) ** 2)  # g0·cosh(Vs/v0)
-        return g * gsel / (g + gsel)
+        return i, g * gsel / (g + gsel)
 
     @property
     def scale(self):

@@ -218,8 +218,11 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
     def fnorm(r):
         return jnp.sqrt(_vdot(r[0], r[0]) + _vdot(r[1], r[1]))
 
-    def geff(d):
-        return selector.conductance(g, (u0 + d[0]) - (w0 + d[1]))
+    def evaluate(d):
+        """The residual and the cells' small-signal conductances at `d`, from one
+        evaluation of the cell law (for `SeriesSinh`, one solve of the internal nodes)."""
+        i, ge = selector.current_and_conductance(g, (u0 + d[0]) - (w0 + d[1]))
+        return (lines.lap_rows(d[0]) + i, lines.lap_cols(d[1]) - i), jax.lax.stop_gradient(ge)
 
     # Newton's step estimates the remaining error (convergence is quadratic), so a step
     # below tol × the largest terminal voltage also ends the iteration: in float32 the
@@ -227,19 +230,19 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
     vscale = jnp.maximum(jnp.max(jnp.abs(u0), axis=(-2, -1)), jnp.max(jnp.abs(w0), axis=(-2, -1)))
     vscale = jnp.where(vscale > 0, vscale, 1.0)
 
-    def solve(f, d0):
-        f0 = fnorm(f(d0))
+    def solve(_, d0):
+        r0, ge0 = evaluate(d0)
+        f0 = fnorm(r0)
         scale = jnp.where(f0 > 0, f0, 1.0)
         limit = 2.0 * selector.scale
 
         def cond(state):
-            k, _, ok, _, _ = state
+            k, _, ok, _, _, _, _ = state
             return (k < max_newton) & ~jnp.all(ok)
 
         def body(state):
-            k, d, _, res, cg = state
-            r = f(d)
-            ge = jax.lax.stop_gradient(geff(d))
+            # the residual and conductances at d travel in the state: one evaluation per step
+            k, d, _, res, cg, r, ge = state
             # inexact Newton: a loose linear solve far from the root, tight near it
             eta = jnp.clip(jnp.minimum(0.1, res), 0.25 * tol / jnp.maximum(res, tol), 0.1)
             step, kk, _ = schur_solve(lines, ge, lines.factor(ge), (-r[0], -r[1]), eta[:, None, None], max_iter)
@@ -247,12 +250,13 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
             t = jnp.minimum(1.0, limit / jnp.where(dv > 0, dv, 1.0))
             d = (d[0] + t[:, None, None] * step[0], d[1] + t[:, None, None] * step[1])
             moved = t * jnp.maximum(jnp.max(jnp.abs(step[0]), axis=(-2, -1)), jnp.max(jnp.abs(step[1]), axis=(-2, -1)))
-            res = fnorm(f(d)) / scale
-            return k + 1, d, (res <= tol) | (moved <= tol * vscale), res, cg + kk
+            r, ge = evaluate(d)
+            res = fnorm(r) / scale
+            return k + 1, d, (res <= tol) | (moved <= tol * vscale), res, cg + kk, r, ge
 
-        res0 = fnorm(f(d0)) / scale
-        state = (jnp.asarray(0), d0, res0 <= tol, res0, jnp.asarray(0))
-        k, d, ok, res, cg = jax.lax.while_loop(cond, body, state)
+        res0 = f0 / scale
+        state = (jnp.asarray(0), d0, res0 <= tol, res0, jnp.asarray(0), r0, ge0)
+        k, d, ok, res, cg, _, _ = jax.lax.while_loop(cond, body, state)
         # counts travel as floats: custom_root differentiates its aux outputs too
         return d, (cg.astype(res.dtype), k.astype(res.dtype), res, ok.astype(res.dtype))
 
