@@ -35,6 +35,10 @@ P.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = 
 P.add_argument("--json", default=None)
 P.add_argument("--system-malloc", action="store_true", help="do not keep freed memory in the heap")
 ARGS = P.parse_args()
+from _results import keep_freed_memory, save_results  # noqa: E402
+
+# before jax starts its threads
+KEPT = False if ARGS.system_malloc else keep_freed_memory()
 if ARGS.threads:
     flags = f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={ARGS.threads}"
     os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + flags
@@ -44,7 +48,6 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", ARGS.x64)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from _results import keep_freed_memory, save_results  # noqa: E402
 
 from xbar import circuit  # noqa: E402
 
@@ -63,7 +66,7 @@ _read = jax.jit(lambda v, t: v @ t)
 
 
 def main():
-    kept = False if ARGS.system_malloc else keep_freed_memory()
+    kept = KEPT
     rng = np.random.default_rng(0)
     dtype = jnp.float64 if ARGS.x64 else jnp.float32
     wires = dict(r_row=ARGS.r, r_col=ARGS.r)

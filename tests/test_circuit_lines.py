@@ -1,7 +1,8 @@
 """The exact line inverses behind the circuit solve (`xbar.circuit._lines`), against
-dense numpy solves: blocked semiseparable application along rows and columns, lines
-that are not a whole number of blocks, more blocks than the unroll cap, floating
-(unterminated) lines, batched per-input conductances, and float32 precision."""
+dense numpy solves: blocked semiseparable application along rows and columns and the
+dense-block form (batch-minor, for conductances the inputs share), lines that are not
+a whole number of blocks, more blocks than the unroll cap, floating (unterminated)
+lines, batched per-input conductances, and float32 precision."""
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,8 @@ from xbar.circuit._lines import MAX_BLOCKS
 line_inverse = jax.jit(_lines.line_inverse)
 apply_rows = jax.jit(_lines.apply_rows)
 apply_cols = jax.jit(_lines.apply_cols)
+block_inverse = jax.jit(_lines.block_inverse)
+apply_blocks = jax.jit(_lines.apply_blocks)
 
 
 def _dense(s, c):
@@ -27,7 +30,8 @@ def _dense(s, c):
 
 
 def _check(s, c, dtype, rtol, *, batch=3, seed=0):
-    """Apply T⁻¹ to random vectors along rows and along columns; compare with numpy."""
+    """Apply T⁻¹ to random vectors along rows, along columns and in the dense-block form
+    (lines first, right-hand sides last); compare with numpy."""
     rng = np.random.default_rng(seed)
     n, lines = s.shape
     inv = line_inverse(jnp.asarray(s, dtype), jnp.asarray(c, dtype))
@@ -35,11 +39,14 @@ def _check(s, c, dtype, rtol, *, batch=3, seed=0):
     f = rng.normal(size=(batch, lines, n))
     z_rows = np.asarray(apply_rows(rows, jnp.asarray(f, dtype)))
     z_cols = np.asarray(apply_cols(inv, jnp.asarray(np.swapaxes(f, -1, -2), dtype)))
+    blocks = block_inverse(jnp.asarray(s, dtype), jnp.asarray(c, dtype))
+    z_blocks = np.asarray(apply_blocks(blocks, jnp.asarray(np.transpose(f, (1, 2, 0)), dtype)))  # (L, n, B)
     for line in range(lines):
         want = np.linalg.solve(_dense(s[:, line], c), f[:, line, :].T).T
         scale = np.max(np.abs(want))
         assert np.max(np.abs(z_rows[:, line, :] - want)) <= rtol * scale
         assert np.max(np.abs(z_cols[:, :, line] - want)) <= rtol * scale
+        assert np.max(np.abs(z_blocks[line].T - want)) <= rtol * scale
 
 
 @pytest.mark.parametrize("n", [1, 2, 17, 250])
@@ -95,3 +102,29 @@ def test_batched_conductances_per_input(x64):
         for line in range(lines):
             want = np.linalg.solve(_dense(s[:, b, line], 0.5), f[b, line])
             np.testing.assert_allclose(z[b, line], want, rtol=1e-11, atol=1e-12 * np.max(np.abs(want)))
+
+
+def test_shared_and_per_input_conductances_solve_alike(x64):
+    # the two layouts of `schur_solve`: shared conductances (M, N) with batch-minor fields
+    # (dense-block inverses) and the same conductances per input (B, M, N) with
+    # batch-first fields (semiseparable inverses) give the same node voltages
+    rng = np.random.default_rng(6)
+    m, n, batch = 21, 37, 3
+    g = jnp.asarray(1.0 / rng.uniform(1e4, 1e6, (m, n)))
+    lines = _lines.Lines((m, n), 2.0, 3.0, 10.0, 5.0, "near", "far")
+    b_u, b_w = (jnp.asarray(rng.normal(size=(batch, m, n))) for _ in range(2))
+    gb = jnp.broadcast_to(g, (batch, m, n))
+    (u1, w1), _, res1 = _lines.schur_solve(lines, gb, lines.factor(gb), (b_u, b_w), 1e-13, 200)
+    to_minor = lambda a: jnp.transpose(a, (1, 2, 0))
+    (u2, w2), _, res2 = _lines.schur_solve(lines, g, lines.factor(g), (to_minor(b_u), to_minor(b_w)), 1e-13, 200)
+    assert np.all(np.asarray(res1) <= 1e-13) and np.all(np.asarray(res2) <= 1e-13)
+    np.testing.assert_allclose(
+        np.transpose(np.asarray(u2), (2, 0, 1)), u1, rtol=1e-9, atol=1e-12 * float(jnp.max(jnp.abs(u1)))
+    )
+    np.testing.assert_allclose(
+        np.transpose(np.asarray(w2), (2, 0, 1)), w1, rtol=1e-9, atol=1e-12 * float(jnp.max(jnp.abs(w1)))
+    )
+    # and both satisfy the nodal equations
+    au, aw = lines.matvec(gb, (u1, w1))
+    np.testing.assert_allclose(au, b_u, atol=1e-9 * float(jnp.max(jnp.abs(b_u))))
+    np.testing.assert_allclose(aw, b_w, atol=1e-9 * float(jnp.max(jnp.abs(b_w))))

@@ -95,18 +95,26 @@ class Lines:
         pad_hi[axis], pad_lo[axis] = (0, 1), (1, 0)
         return jnp.pad(s, pad_hi) - jnp.pad(s, pad_lo) + term * x
 
-    def lap_rows(self, u):
+    # Fields are ``(B, M, N)`` ("batch-first", with per-input conductances) or
+    # ``(M, N, B)`` ("batch-minor", with conductances the right-hand sides share).
+    def lap_rows(self, u, batch_minor: bool = False):
+        if batch_minor:
+            return self._lap(u, 1, self.g_r, self.row_term[:, :, None])
         return self._lap(u, -1, self.g_r, self.row_term)
 
-    def lap_cols(self, w):
+    def lap_cols(self, w, batch_minor: bool = False):
+        if batch_minor:
+            return self._lap(w, 0, self.g_c, self.col_term[:, :, None])
         return self._lap(w, -2, self.g_c, self.col_term)
 
     def matvec(self, g, x):
-        """The nodal matrix with cell conductances `g` ``(M, N)`` or ``(B, M, N)`` (for a
-        nonlinear array, the cells' small-signal conductances) applied to ``x = (u, w)``."""
+        """The nodal matrix with cell conductances `g` applied to ``x = (u, w)``: `g`
+        ``(M, N)`` with batch-minor fields ``(M, N, B)``, or ``(B, M, N)`` (for a
+        nonlinear array, the cells' small-signal conductances) with batch-first fields."""
         u, w = x
-        cell = g * (u - w)
-        return self.lap_rows(u) + cell, self.lap_cols(w) - cell
+        bm = g.ndim == 2
+        cell = (g[:, :, None] if bm else g) * (u - w)
+        return self.lap_rows(u, bm) + cell, self.lap_cols(w, bm) - cell
 
     @staticmethod
     def currents(i_cell):
@@ -117,9 +125,14 @@ class Lines:
     # --- exact inverses of the lines (with their cells) -----------------------------
     def factor(self, g):
         """Line inverses of ``A₁₁ = L_r + D`` (rows) and ``A₂₂ = L_c + D`` (columns) for
-        cell conductances `g` ``(..., M, N)``."""
+        cell conductances `g`. Conductances every right-hand side shares, ``(M, N)``,
+        give dense-block inverses (`block_inverse`, applied batch-minor); per-input
+        conductances ``(B, M, N)`` (Newton's linearized cells) give the per-node
+        semiseparable form (`line_inverse`)."""
         s_row = g + self.row_term  # diagonal excess over the wire Laplacian, along N
         s_col = g + self.col_term  # along M
+        if g.ndim == 2:
+            return block_inverse(s_row.T, self.g_r), block_inverse(s_col, self.g_c)
         rows = line_inverse(jnp.moveaxis(s_row, -1, 0), self.g_r)  # per node (Np, ..., M)
         cols = line_inverse(jnp.moveaxis(s_col, -2, 0), self.g_c)  # per node (Mp, ..., N)
         rows = {k: (v if k == "carry" else jnp.moveaxis(v, 0, -1)) for k, v in rows.items()}
@@ -275,6 +288,46 @@ def apply_cols(inv, f):
     return z[..., :m, :] if mpad != m else z
 
 
+def block_inverse(s, c, block: int = BLOCK):
+    """``T⁻¹`` (as in `line_inverse`, `s` ``(n, L)``: positions first) for lines that every
+    right-hand side shares, in the form `apply_blocks` uses: per line and block of `k`
+    nodes the dense ``k × k`` block of ``T⁻¹`` within the block, two more rows giving
+    the block's sums ``Σ pinv·f`` and ``Σ dpt·f`` (what the other blocks see of it), and
+    the carries. Returns ``K`` ``(L, nb, k + 2, k)``, ``pinv``/``dpt`` ``(L, nb, k)``,
+    ``carry`` ``(L, nb, nb)`` and its transpose ``carry_t``. The block entries are
+    ``D_i·P̃_i/P̃_j`` (``j ≤ i``) and their mirror — entries of ``T⁻¹`` itself, so
+    bounded."""
+    inv = line_inverse(s, c, block)
+    carry = inv["carry"]
+    nb = carry.shape[-1]
+    k = inv["pinv"].shape[0] // nb
+    pinv, dpt = (jnp.moveaxis(inv[key].reshape((nb, k) + s.shape[1:]), -1, 0) for key in ("pinv", "dpt"))
+    i = np.arange(k)
+    below = i[None, :] < i[:, None]  # [i, j]: j < i
+    blk = jnp.where(below, dpt[..., :, None] * pinv[..., None, :], pinv[..., :, None] * dpt[..., None, :])
+    kk = jnp.concatenate([blk, pinv[..., None, :], dpt[..., None, :]], axis=-2)
+    return {"K": kk, "pinv": pinv, "dpt": dpt, "carry": carry, "carry_t": jnp.swapaxes(carry, -1, -2)}
+
+
+def apply_blocks(inv, f):
+    """``T⁻¹f`` for every line of `inv` (`block_inverse`), `f` ``(L, n, B)``: lines first,
+    right-hand sides last (minor). One batched matmul of each block with its ``k + 2``
+    rows — for every line and block a ``(k + 2) × k`` by ``k × B`` product, with no
+    transposes in this layout — then the carries between blocks (one small matmul per
+    line for each direction) and one elementwise pass."""
+    kk = inv["K"]
+    lines_, nb, _, k = kk.shape
+    n, batch = f.shape[1], f.shape[2]
+    if nb * k != n:
+        f = jnp.pad(f, [(0, 0), (0, nb * k - n), (0, 0)])
+    out = jnp.einsum("lbij,lbjr->lbir", kk, f.reshape(lines_, nb, k, batch))
+    e = jnp.einsum("lbc,lcr->lbr", inv["carry"], out[:, :, k])  # Σ over earlier blocks
+    h = jnp.einsum("lbc,lcr->lbr", inv["carry_t"], out[:, :, k + 1])  # over later blocks
+    z = out[:, :, :k] + inv["dpt"][..., None] * e[:, :, None] + inv["pinv"][..., None] * h[:, :, None]
+    z = z.reshape(lines_, nb * k, batch)
+    return z[:, :n] if nb * k != n else z
+
+
 # --- conjugate gradients on the Schur complement of the column nodes ----------------
 
 
@@ -283,49 +336,84 @@ def _vdot(a, b):
     return jnp.sum(a * b, axis=(-2, -1))
 
 
-def schur_solve(lines: Lines, g, factors, b, tol, max_iter):
-    """Solve ``A x = b`` for ``b = (b_u, b_w)`` ``(B, M, N)`` each, with cell conductances
-    `g` (``(M, N)`` or ``(B, M, N)``) and `factors` from ``lines.factor(g)``.
+def _pcg(s_op, prec, dot, r, tol, scale, max_iter, *, rhs_first: bool):
+    """Preconditioned CG from ``x = 0`` with residual `r` (one recurrence per right-hand
+    side: `dot` gives ``(B,)``; the right-hand sides are the first axis of the fields if
+    `rhs_first`, else the last). Stops when every right-hand side has
+    ``‖r‖ ≤ tol·scale`` or after `max_iter` iterations. Returns ``(x, iterations,
+    ‖r‖/scale)``."""
+    z = prec(r)
+    rz = dot(r, z)
 
-    ``x_w = A₂₂⁻¹(b_w + D x_u)`` and ``S x_u = b_u + D A₂₂⁻¹ b_w`` with
-    ``S = A₁₁ − D A₂₂⁻¹ D``, by CG preconditioned with ``A₁₁⁻¹`` (one recurrence per
-    right-hand side). Stops when every right-hand side has ``‖r_S‖ ≤ tol·‖b‖`` or after
-    `max_iter` iterations. Returns ``(x, iterations, relative residual (B,))``; the
-    residual is CG's recurrence for ``‖r_S‖/‖b‖`` (the column equations are solved
-    exactly, so it is the full system's residual up to rounding).
-    """
-    rows, cols = factors
-    b_u, b_w = b
-    bnorm = jnp.sqrt(_vdot(b_u, b_u) + _vdot(b_w, b_w))
-    scale = jnp.where(bnorm > 0, bnorm, 1.0)
-
-    def s_op(p):
-        return lines.lap_rows(p) + g * p - g * apply_cols(cols, g * p)
-
-    r = b_u + g * apply_cols(cols, b_w)
-    z = apply_rows(rows, r)
-    rz = _vdot(r, z)
+    def bcast(a):  # (B,) against a field
+        return a.reshape(a.shape + (1,) * (r.ndim - 1)) if rhs_first else a
 
     def cond(state):
         k, _, r, _, _ = state
-        res = jnp.sqrt(_vdot(r, r)) / scale
-        return (k < max_iter) & jnp.any(res > tol)
+        return (k < max_iter) & jnp.any(jnp.sqrt(dot(r, r)) / scale > tol)
 
     def body(state):
         k, x, r, p, rz = state
         sp = s_op(p)
-        psp = _vdot(p, sp)
-        alpha = jnp.where(psp > 0, rz / jnp.where(psp > 0, psp, 1.0), 0.0)[:, None, None]
+        psp = dot(p, sp)
+        alpha = bcast(jnp.where(psp > 0, rz / jnp.where(psp > 0, psp, 1.0), 0.0))
         x = x + alpha * p
         r = r - alpha * sp
-        z = apply_rows(rows, r)
-        rz_new = _vdot(r, z)
-        beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0)[:, None, None]
+        z = prec(r)
+        rz_new = dot(r, z)
+        beta = bcast(jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1.0), 0.0))
         return k + 1, x, r, z + beta * p, rz_new
 
-    k, x_u, r, _, _ = jax.lax.while_loop(cond, body, (jnp.asarray(0), jnp.zeros_like(b_u), r, z, rz))
-    x_w = apply_cols(cols, b_w + g * x_u)
-    return (x_u, x_w), k, jnp.sqrt(_vdot(r, r)) / scale
+    k, x, r, _, _ = jax.lax.while_loop(cond, body, (jnp.asarray(0), jnp.zeros_like(r), r, z, rz))
+    return x, k, jnp.sqrt(dot(r, r)) / scale
+
+
+def schur_solve(lines: Lines, g, factors, b, tol, max_iter):
+    """Solve ``A x = b`` for ``b = (b_u, b_w)``, with cell conductances `g` and `factors`
+    from ``lines.factor(g)``: `g` ``(M, N)`` shared by every right-hand side with
+    batch-minor fields ``(M, N, B)``, or ``(B, M, N)`` per right-hand side with
+    batch-first fields ``(B, M, N)``.
+
+    ``x_w = A₂₂⁻¹(b_w + D x_u)`` and ``S x_u = b_u + D A₂₂⁻¹ b_w`` with
+    ``S = A₁₁ − D A₂₂⁻¹ D``, by CG preconditioned with ``A₁₁⁻¹`` (one recurrence per
+    right-hand side). Stops when every right-hand side has ``‖r_S‖ ≤ tol·‖b‖`` (`tol` a
+    scalar or ``(B,)``) or after `max_iter` iterations. Returns ``(x, iterations,
+    relative residual (B,))``; the residual is CG's recurrence for ``‖r_S‖/‖b‖`` (the
+    column equations are solved exactly, so it is the full system's residual up to
+    rounding).
+
+    Batch-minor, both line inverses are batched matmuls (`apply_blocks`): the row lines
+    are the leading axis of ``(M, N, B)`` fields, the column lines that of the swapped
+    ``(N, M, B)`` view, and the swap moves whole ``B``-vectors.
+    """
+    rows, cols = factors
+    b_u, b_w = b
+    if "K" not in rows:  # per-input conductances, batch-first fields: semiseparable inverses
+        bnorm = jnp.sqrt(_vdot(b_u, b_u) + _vdot(b_w, b_w))
+
+        def col_inv(f):
+            return apply_cols(cols, f)
+
+        def s_op(p):
+            return lines.lap_rows(p) + g * p - g * col_inv(g * p)
+
+        gd, dot, prec = g, _vdot, lambda r: apply_rows(rows, r)
+    else:  # shared conductances, batch-minor fields: dense-block inverses
+
+        def dot(a, b):
+            return jnp.sum(a * b, axis=(0, 1))
+
+        def col_inv(f):  # the column lines are the leading axis of (N, M, B)
+            return jnp.swapaxes(apply_blocks(cols, jnp.swapaxes(f, 0, 1)), 0, 1)
+
+        def s_op(p):
+            return lines.lap_rows(p, True) + gd * p - gd * col_inv(gd * p)
+
+        gd, prec = g[:, :, None], lambda r: apply_blocks(rows, r)
+        bnorm = jnp.sqrt(dot(b_u, b_u) + dot(b_w, b_w))
+    scale = jnp.where(bnorm > 0, bnorm, 1.0)
+    x_u, k, res = _pcg(s_op, prec, dot, b_u + gd * col_inv(b_w), tol, scale, max_iter, rhs_first="K" not in rows)
+    return (x_u, col_inv(b_w + gd * x_u)), k, res
 
 
 def linear_solve(lines: Lines, g, b, *, tol, max_iter):

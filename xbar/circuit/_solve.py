@@ -245,7 +245,7 @@ def _newton(lines, g, selector, u0, w0, *, tol, max_iter, max_newton=60):
             k, d, _, res, cg, r, ge = state
             # inexact Newton: a loose linear solve far from the root, tight near it
             eta = jnp.clip(jnp.minimum(0.1, res), 0.25 * tol / jnp.maximum(res, tol), 0.1)
-            step, kk, _ = schur_solve(lines, ge, lines.factor(ge), (-r[0], -r[1]), eta[:, None, None], max_iter)
+            step, kk, _ = schur_solve(lines, ge, lines.factor(ge), (-r[0], -r[1]), eta, max_iter)
             dv = jnp.max(jnp.abs(step[0] - step[1]), axis=(-2, -1))
             t = jnp.minimum(1.0, limit / jnp.where(dv > 0, dv, 1.0))
             d = (d[0] + t[:, None, None] * step[0], d[1] + t[:, None, None] * step[1])
@@ -374,23 +374,29 @@ def _solve_core(g, vb, rs, selector, *, select, unselected, access, drive, sense
     vr, vc, on, mask = _setup(g, vb, select, unselected, access)
     lines = Lines(g.shape, drive=drive, sense=sense, **rs, **on)
     gm = g if mask is None else g * mask
-    u0 = jnp.broadcast_to(vr[..., :, None], vr.shape + (lines.n,))
-    w0 = jnp.broadcast_to(vc[..., None, :], vc.shape[:-1] + (lines.m, lines.n))
     if selector is None:
         # correction to the state where each line sits at its terminals' voltage: there
-        # only the cells carry current, leaving row nodes and entering column nodes
-        cell = gm * (u0 - w0)
+        # only the cells carry current, leaving row nodes and entering column nodes.
+        # Batch-minor fields (M, N, B), the solver's layout for shared conductances
+        gt = gm[:, :, None]
+        u0, w0 = vr.T[:, None, :], vc.T[None, :, :]
+        cell = gt * (u0 - w0)
         (du, dw), k, res = linear_solve(lines, gm, (-cell, cell), tol=tol, max_iter=max_iter)
         u, w = u0 + du, w0 + dw
-        i_cell = gm * (u - w)
+        i_cell = gt * (u - w)
+        # by KCL, the current the cells inject into a column leaves through its
+        # terminal(s); a floating column has none (exactly 0). (More accurate in float32
+        # than the sense-path drop g_t·dw at the column's end, measured here.)
+        cur = jnp.sum(i_cell, axis=0).T * lines.col_on
+        u, w, i_cell = (jnp.transpose(a, (2, 0, 1)) for a in (u, w, i_cell))
         newton = jnp.asarray(0)
         ok = res <= tol
     else:
+        u0 = jnp.broadcast_to(vr[..., :, None], vr.shape + (lines.n,))
+        w0 = jnp.broadcast_to(vc[..., None, :], vc.shape[:-1] + (lines.m, lines.n))
         (u, w), k, newton, res, ok = _newton(lines, gm, selector, u0, w0, tol=tol, max_iter=max_iter)
         i_cell = selector.current(gm, u - w)
-    # by KCL, the current the cells inject into a column leaves through its terminal(s);
-    # a floating column has none (exactly 0)
-    cur = lines.currents(i_cell) * lines.col_on
+        cur = lines.currents(i_cell) * lines.col_on
     sol = CircuitSolution(
         currents=cur,
         u=u,
