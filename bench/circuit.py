@@ -5,7 +5,8 @@ per wire segment and a batch of 64 random input vectors (0…0.2 V), in one proc
 
 - `splu`: build the nodal matrix, factor it (`scipy.sparse.linalg.splu`) and solve the
   64 right-hand sides — what a circuit-simulator user does per conductance state;
-- `xbar`: `xbar.circuit.solve` (jitted; compile time excluded), forward only;
+- `xbar`: `xbar.circuit.solve` (jitted; compile time excluded), forward only, returning
+  the column currents (its default);
 - `xbar f+b`: forward and the gradient of a scalar loss with respect to `g` and `v`;
 - `T read` vs `ideal`: one read through the transfer matrix, `v @ T`, against the ideal
   `v @ g` (both one matmul);
@@ -85,13 +86,15 @@ def main():
             t_splu = min(t_splu, time.perf_counter() - t0)
 
         gj, vj = jnp.asarray(g, dtype), jnp.asarray(v, dtype)
-        fwd = jax.jit(lambda g, v: circuit.solve(g, v, full=True, **kw))
-        sol = fwd(gj, vj)
+        # timed: the entry point as users call it (column currents); the diagnostics
+        # (iterations) come from one more call with full=True
+        fwd = jax.jit(lambda g, v: circuit.solve(g, v, **kw))
         t_x = best(ARGS.runs, fwd, gj, vj)
+        sol = jax.jit(lambda g, v: circuit.solve(g, v, full=True, **kw))(gj, vj)
         wts = jnp.asarray(rng.normal(size=ref.shape), dtype)
         fb = jax.jit(jax.value_and_grad(lambda g, v, c: jnp.sum(circuit.solve(g, v, **kw) * c), argnums=(0, 1)))
         t_fb = best(ARGS.runs, fb, gj, vj, wts)
-        err = float(np.max(np.abs(np.asarray(sol.currents, float) - ref) / np.abs(ref)))
+        err = float(np.max(np.abs(np.asarray(fwd(gj, vj), float) - ref) / np.abs(ref)))
 
         t_mat = jax.jit(lambda g: circuit.transfer_matrix(g, **kw))(gj)
         t_read = best(20, _read, vj, t_mat)

@@ -23,9 +23,14 @@ The column nodes are eliminated (``A₂₂ = L_c + D`` is one tridiagonal matrix
 and the Schur complement ``S = A₁₁ − D A₂₂⁻¹ D`` (``A₁₁ = L_r + D``) is solved by
 conjugate gradients preconditioned with ``A₁₁⁻¹``; the preconditioned operator
 ``I − A₁₁⁻¹D A₂₂⁻¹D`` has its spectrum in ``(0, 1]`` and CG needs a handful of iterations.
-Every line inverse is applied exactly in blocked semiseparable form (`line_inverse`):
-elementwise scalings, cumulative sums within blocks of 16 nodes (small matmuls) and a
-carry between blocks — no sequential sweep along the lines. The solve sits inside
+Every line inverse is applied exactly, in blocks of 16 nodes with a carry between
+blocks — no sequential sweep along the lines. When every input vector sees the same
+conductances (the MVM read, the transfer matrix) the fields are batch-minor,
+``(M, N, B)``, and each inverse is one batched matmul of every block with its dense
+block of ``T⁻¹`` (`block_inverse`, `apply_blocks`); with conductances per input vector
+(Newton's linearized cells) the fields are ``(B, M, N)`` and the inverse is applied in
+semiseparable form (`line_inverse`: elementwise scalings and cumulative sums within
+blocks). The solve sits inside
 `jax.lax.custom_linear_solve`, so derivatives with respect to inputs, conductances and
 wire resistances cost one more solve (the system is symmetric).
 """
