@@ -1,0 +1,161 @@
+"""Cell models, first level: one per technology family.
+
+Every model answers the same four questions for an array of cells, vectorized over any
+shape, in SI units (siemens, seconds, volts):
+
+* `fabricate(shape, key=...)` — the random draws fixed when the chip is made
+  (device-to-device variation, stuck-at faults).
+* `program(fab, g_target, key=..., effects=...)` — the programmed state: the target
+  conductance clipped to the cell's reachable window, plus the card's programming
+  error model, plus a key from which the time model draws its per-cell quantities
+  (PCM drift exponents, RRAM relaxation, MTJ retention) when a read at ``t > 0`` needs
+  them — the same draws at every read, so a cell's trajectory is consistent over t.
+* `conductance(fab, state, t, effects=...)` — the mean conductance a read sees at time
+  `t` seconds after programming (drift, relaxation, retention), stuck cells applied.
+* `read_std(fab, state, g_t, t, effects=...)` — the standard deviation of one read.
+
+Parameters are array leaves (sweepable with `vmap`, differentiable); the family and
+the card name are static. Models are built from cards with `xbar.devices.load`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _random as _rnd
+from .._effects import Effects
+from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
+
+__all__ = ["Device", "after_programming", "clip_window"]
+
+_TINY = 1e-30
+
+
+def after_programming(t) -> bool:
+    """True when `t` is statically zero (a Python number): a read right after
+    programming, where every time model is the identity, so drift work is skipped."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and t == 0
+
+
+def clip_window(g, lo, hi):
+    """Clip to ``[lo, hi]``; a target on the boundary is reachable, so its gradient
+    is 1 (``jnp.clip`` would give 1/2 at the tie)."""
+    return jnp.where(g > hi, hi, jnp.where(g < lo, lo, g))
+
+
+def _poly(coeffs, x):
+    """sum_k coeffs[k] x**k (ascending powers)."""
+    out = jnp.zeros_like(x)
+    for c in reversed(coeffs):
+        out = out * x + c
+    return out
+
+
+# Validation runs on concrete values with NumPy: jnp on a concrete array inside a jit
+# trace would give a tracer (and bool() of it an error); tracers are skipped.
+def _positive(name: str, value) -> None:
+    if is_concrete(value) and not np.all(np.asarray(value) > 0):
+        raise ValueError(f"{name}: expected a positive value, got {value}")
+
+
+def _nonnegative(name: str, value) -> None:
+    if is_concrete(value) and not np.all(np.asarray(value) >= 0):
+        raise ValueError(f"{name}: expected a value >= 0, got {value}")
+
+
+def _probability(name: str, value) -> None:
+    if is_concrete(value) and not np.all((np.asarray(value) >= 0) & (np.asarray(value) <= 1)):
+        raise ValueError(f"{name}: expected a probability in [0, 1], got {value}")
+
+
+def _increasing(name: str, lo_name: str, lo, hi) -> None:
+    if is_concrete(lo, hi) and not np.all(np.asarray(lo) < np.asarray(hi)):
+        raise ValueError(f"{name}: expected > {lo_name} ({lo}), got {hi}")
+
+
+@pytree_dataclass
+class Device:
+    """Base of the cell models (not instantiated directly).
+
+    Common fields: `name` (static card name), `v_read` [V], `t_read` [s], `p_stuck_on`,
+    `p_stuck_off` (probabilities per device; per MTJ for STT-MRAM), `d2d_sigma`
+    (relative spread). Every model exposes its nominal programmable range as `g_min`,
+    `g_max` [S].
+    """
+
+    name: str = static_field(default="custom")
+    v_read: jax.Array
+    t_read: jax.Array
+    p_stuck_on: jax.Array
+    p_stuck_off: jax.Array
+    d2d_sigma: jax.Array
+
+    family = "abstract"
+
+    def __post_init__(self) -> None:
+        if type(self) is Device:
+            raise TypeError("Device is abstract: use RRAM, PCM, STTMRAM or FloatingGate")
+        for f in self._leaf_names():
+            object.__setattr__(self, f, as_float_leaf(getattr(self, f), f"{type(self).__name__}.{f}"))
+        _positive(f"{type(self).__name__}.v_read", self.v_read)
+        _positive(f"{type(self).__name__}.t_read", self.t_read)
+        _probability(f"{type(self).__name__}.p_stuck_on", self.p_stuck_on)
+        _probability(f"{type(self).__name__}.p_stuck_off", self.p_stuck_off)
+        if is_concrete(self.p_stuck_on, self.p_stuck_off):
+            total = np.asarray(self.p_stuck_on) + np.asarray(self.p_stuck_off)
+            _probability(f"{type(self).__name__}.p_stuck_on + p_stuck_off", total)
+        _nonnegative(f"{type(self).__name__}.d2d_sigma", self.d2d_sigma)
+        self._check()
+
+    def _leaf_names(self):
+        import dataclasses
+
+        return [f.name for f in dataclasses.fields(self) if not f.metadata.get("static", False)]
+
+    def _check(self) -> None:  # family-specific validation
+        pass
+
+    # ------------------------------------------------------------------ fabrication
+    def fabricate(self, shape, *, key) -> dict:
+        """What is fixed when the chip is made, for cells of `shape`:
+
+        - ``"lo"``, ``"hi"``: each cell's reachable window, the nominal bounds spread
+          lognormally by `d2d_sigma` (independently for both bounds);
+        - ``"stuck"``: int8 code per cell, 0 working, 1 stuck on, 2 stuck off.
+        """
+        k_lo, k_hi, k_stuck = jax.random.split(key, 3)
+        lo = self.g_min * jnp.exp(self.d2d_sigma * _rnd.normal(k_lo, shape))
+        hi = self.g_max * jnp.exp(self.d2d_sigma * _rnd.normal(k_hi, shape))
+        return {"lo": jnp.minimum(lo, hi), "hi": jnp.maximum(lo, hi), "stuck": self._stuck_codes(k_stuck, shape)}
+
+    def _stuck_codes(self, key, shape):
+        u = _rnd.uniform(key, shape)
+        on = u < self.p_stuck_on
+        off = (u >= self.p_stuck_on) & (u < self.p_stuck_on + self.p_stuck_off)
+        return jnp.where(on, 1, jnp.where(off, 2, 0)).astype(jnp.int8)
+
+    def window(self, fab, effects: Effects):
+        """Each cell's reachable window ``(lo, hi)``; nominal when d2d is off."""
+        if not effects.d2d:
+            return self.g_min, self.g_max
+        return fab["lo"], fab["hi"]
+
+    def apply_stuck(self, fab, g, effects: Effects):
+        """Stuck-on cells read their window top, stuck-off cells its bottom."""
+        if not effects.stuck:
+            return g
+        lo, hi = self.window(fab, effects)
+        code = fab["stuck"]
+        return jnp.where(code == 1, hi, jnp.where(code == 2, lo, g))
+
+    # ------------------------------------------------------------------ per family
+    def program(self, fab, g_target, *, key, effects: Effects) -> dict:
+        raise NotImplementedError
+
+    def conductance(self, fab, state, t, *, effects: Effects):
+        raise NotImplementedError
+
+    def read_std(self, fab, state, g_t, t, *, effects: Effects):
+        raise NotImplementedError
