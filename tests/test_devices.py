@@ -779,7 +779,20 @@ def test_validation_errors(make, changes, exc, match):
 
 def test_device_base_is_abstract():
     with pytest.raises(TypeError, match="abstract"):
-        xbar.devices.Device(v_read=0.2, t_read=1e-8, p_stuck_on=0.0, p_stuck_off=0.0, d2d_sigma=0.0)
+        xbar.devices.Device(
+            v_read=0.2,
+            t_read=1e-8,
+            p_stuck_on=0.0,
+            p_stuck_off=0.0,
+            d2d_sigma=0.0,
+            endurance_n63=1e6,
+            endurance_k=1.0,
+            endurance_p_on=0.5,
+            wear_n_th=1e4,
+            wear_window_beta=0.1,
+            wear_c2c_growth=0.0,
+            temperature=300.0,
+        )
 
 
 def test_models_construct_directly_from_card_values(cards):

@@ -6,7 +6,7 @@ import dataclasses
 
 __all__ = ["Effects", "EFFECT_NAMES"]
 
-EFFECT_NAMES = ("d2d", "write_noise", "stuck", "levels", "drift", "read_noise", "dac", "adc")
+EFFECT_NAMES = ("d2d", "write_noise", "stuck", "levels", "drift", "read_noise", "dac", "adc", "wear")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -26,6 +26,8 @@ class Effects:
     - `read_noise`: noise at every read.
     - `dac`: input quantization to `dac_bits`.
     - `adc`: per-tile column-current quantization to `adc_bits`, with clipping.
+    - `wear`: endurance — cells that have taken many write pulses see their window
+      close, their cycle-to-cycle noise grow, and wear out stuck on or off.
 
     Fabrication always samples its random draws; the switches decide whether they are
     used, so one fabricated chip can be evaluated with effects turned on and off.
@@ -39,6 +41,7 @@ class Effects:
     read_noise: bool = True
     dac: bool = True
     adc: bool = True
+    wear: bool = True
 
     def __post_init__(self) -> None:
         for name in EFFECT_NAMES:

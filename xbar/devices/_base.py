@@ -31,6 +31,7 @@ from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 __all__ = ["Device", "after_programming", "clip_window"]
 
 _TINY = 1e-30
+K_BOLTZMANN = 1.380649e-23  # J/K (exact, SI 2019)
 
 
 def after_programming(t) -> bool:
@@ -91,6 +92,18 @@ class Device:
     p_stuck_on: jax.Array
     p_stuck_off: jax.Array
     d2d_sigma: jax.Array
+    # endurance (wear), common to every family; see `wear`
+    endurance_n63: jax.Array
+    endurance_k: jax.Array
+    endurance_p_on: jax.Array
+    wear_n_th: jax.Array
+    wear_window_beta: jax.Array
+    wear_c2c_growth: jax.Array
+    # the temperature the card's time constants hold at, and the activation energy that
+    # shifts them with temperature (`thermal_time`); STT-MRAM rescales its barrier
+    # instead and has no activation energy
+    temperature: jax.Array
+    activation_energy: jax.Array | None = None
 
     family = "abstract"
 
@@ -98,7 +111,8 @@ class Device:
         if type(self) is Device:
             raise TypeError("Device is abstract: use RRAM, PCM, STTMRAM or FloatingGate")
         for f in self._leaf_names():
-            object.__setattr__(self, f, as_float_leaf(getattr(self, f), f"{type(self).__name__}.{f}"))
+            if getattr(self, f) is not None:
+                object.__setattr__(self, f, as_float_leaf(getattr(self, f), f"{type(self).__name__}.{f}"))
         _positive(f"{type(self).__name__}.v_read", self.v_read)
         _positive(f"{type(self).__name__}.t_read", self.t_read)
         _probability(f"{type(self).__name__}.p_stuck_on", self.p_stuck_on)
@@ -107,6 +121,16 @@ class Device:
             total = np.asarray(self.p_stuck_on) + np.asarray(self.p_stuck_off)
             _probability(f"{type(self).__name__}.p_stuck_on + p_stuck_off", total)
         _nonnegative(f"{type(self).__name__}.d2d_sigma", self.d2d_sigma)
+        cls = type(self).__name__
+        _positive(f"{cls}.endurance_n63", self.endurance_n63)
+        _positive(f"{cls}.endurance_k", self.endurance_k)
+        _probability(f"{cls}.endurance_p_on", self.endurance_p_on)
+        _positive(f"{cls}.wear_n_th", self.wear_n_th)
+        _nonnegative(f"{cls}.wear_window_beta", self.wear_window_beta)
+        _nonnegative(f"{cls}.wear_c2c_growth", self.wear_c2c_growth)
+        _positive(f"{cls}.temperature", self.temperature)
+        if self.activation_energy is not None:
+            _nonnegative(f"{cls}.activation_energy", self.activation_energy)
         self._check()
 
     def _leaf_names(self):
@@ -123,12 +147,18 @@ class Device:
 
         - ``"lo"``, ``"hi"``: each cell's reachable window, the nominal bounds spread
           lognormally by `d2d_sigma` (independently for both bounds);
-        - ``"stuck"``: int8 code per cell, 0 working, 1 stuck on, 2 stuck off.
+        - ``"stuck"``: int8 code per cell, 0 working, 1 stuck on, 2 stuck off;
+        - ``"wear"``: the endurance draws (`wear_draws`).
         """
-        k_lo, k_hi, k_stuck = jax.random.split(key, 3)
+        k_lo, k_hi, k_stuck, k_wear = jax.random.split(key, 4)
         lo = self.g_min * jnp.exp(self.d2d_sigma * _rnd.normal(k_lo, shape))
         hi = self.g_max * jnp.exp(self.d2d_sigma * _rnd.normal(k_hi, shape))
-        return {"lo": jnp.minimum(lo, hi), "hi": jnp.maximum(lo, hi), "stuck": self._stuck_codes(k_stuck, shape)}
+        return {
+            "lo": jnp.minimum(lo, hi),
+            "hi": jnp.maximum(lo, hi),
+            "stuck": self._stuck_codes(k_stuck, shape),
+            "wear": self.wear_draws(shape, key=k_wear),
+        }
 
     def _stuck_codes(self, key, shape):
         u = _rnd.uniform(key, shape)
@@ -142,13 +172,82 @@ class Device:
             return self.g_min, self.g_max
         return fab["lo"], fab["hi"]
 
-    def apply_stuck(self, fab, g, effects: Effects):
-        """Stuck-on cells read their window top, stuck-off cells its bottom."""
-        if not effects.stuck:
-            return g
+    def apply_stuck(self, fab, g, effects: Effects, cycles=None):
+        """Stuck-on cells read their window top, stuck-off cells its bottom: the
+        as-fabricated ones (`effects.stuck`) and, given the cells' `cycles` and with
+        `effects.wear`, the worn-out ones (at the top or bottom of their worn window)."""
+        if effects.stuck:
+            lo, hi = self.window(fab, effects)
+            code = fab["stuck"]
+            g = jnp.where(code == 1, hi, jnp.where(code == 2, lo, g))
+        if cycles is not None and effects.wear:
+            w = self.wear(fab, cycles)
+            lo, hi = self.worn_window(fab, effects, cycles)
+            g = jnp.where(w["failed"], jnp.where(w["fail_on"], hi, lo), g)
+        return g
+
+    # ------------------------------------------------------------------ endurance
+    def wear_draws(self, shape, *, key) -> dict:
+        """Per cell, fixed at fabrication: ``"u"`` uniform in (0, 1) — the cell fails
+        once the Weibull failure probability at its cycle count passes ``u``, so
+        failure is monotone in cycles — and ``"on"``, whether a failure leaves it
+        stuck on (probability `endurance_p_on`) or off."""
+        k_u, k_on = jax.random.split(key)
+        return {"u": _rnd.uniform(k_u, shape), "on": _rnd.uniform(k_on, shape) < self.endurance_p_on}
+
+    def failure_probability(self, cycles):
+        """Weibull probability that a cell has worn out after `cycles` write pulses:
+        ``1 − exp(−(N/endurance_n63)^endurance_k)``."""
+        n = jnp.maximum(jnp.asarray(cycles, dtype=jnp.result_type(float)), 0.0)
+        return -jnp.expm1(-((n / self.endurance_n63) ** self.endurance_k))
+
+    def wear_decades(self, cycles):
+        """Decades of cycling beyond `wear_n_th` (0 before it)."""
+        n = jnp.maximum(jnp.asarray(cycles, dtype=jnp.result_type(float)), 1.0)
+        return jnp.maximum(jnp.log10(n / self.wear_n_th), 0.0)
+
+    def wear(self, fab, cycles) -> dict:
+        """Endurance state of each cell after `cycles` write pulses (compendium §1.7):
+
+        - ``"window"``: the fraction of the on/off window left,
+          ``max(0, 1 − wear_window_beta·d)`` with ``d`` the decades beyond `wear_n_th`;
+        - ``"c2c"``: the factor on cycle-to-cycle noise, ``1 + wear_c2c_growth·d``;
+        - ``"failed"``: worn out (Weibull in cycles, `failure_probability`, against the
+          cell's draw fixed at fabrication);
+        - ``"fail_on"``: a failed cell is stuck on (else off).
+        """
+        d = self.wear_decades(cycles)
+        draws = fab["wear"]
+        return {
+            "window": jnp.maximum(1.0 - self.wear_window_beta * d, 0.0),
+            "c2c": 1.0 + self.wear_c2c_growth * d,
+            "failed": self.failure_probability(cycles) > draws["u"],
+            "fail_on": draws["on"],
+        }
+
+    def worn_window(self, fab, effects: Effects, cycles):
+        """The window ``(lo, hi)`` left after `cycles`: both ends move toward the
+        window's middle by the wear factor (equals `window` while no wear, or with
+        `effects.wear` off)."""
         lo, hi = self.window(fab, effects)
-        code = fab["stuck"]
-        return jnp.where(code == 1, hi, jnp.where(code == 2, lo, g))
+        if not effects.wear:
+            return lo, hi
+        w = self.wear(fab, cycles)["window"]
+        mid = 0.5 * (lo + hi)
+        return mid - w * (mid - lo), mid + w * (hi - mid)
+
+    # ------------------------------------------------------------------ temperature
+    def thermal_time(self, t, temperature=None):
+        """The time at the card's `temperature` that ages a cell as much as `t` seconds
+        at `temperature` [K] (Arrhenius: ``t·exp(E_a/k_B·(1/T_card − 1/T))`` with the
+        card's `activation_energy`); `t` itself when `temperature` is None."""
+        if temperature is None:
+            return t
+        if self.activation_energy is None:
+            raise ValueError(f"{type(self).__name__}: this family has no activation energy; temperature acts otherwise")
+        _positive("temperature", temperature)
+        shift = self.activation_energy / K_BOLTZMANN * (1.0 / self.temperature - 1.0 / jnp.asarray(temperature))
+        return t * jnp.exp(shift)
 
     # ------------------------------------------------------------------ per family
     def program(self, fab, g_target, *, key, effects: Effects) -> dict:

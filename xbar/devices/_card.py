@@ -101,7 +101,8 @@ _add_units("current", {"A": (1, 1), "mA": (1, 1e3), "uA": (1, 1e6), "µA": (1, 1
                        "nA": (1, 1e9), "pA": (1, 1e12)})
 _add_units("time", {"s": (1, 1), "ms": (1, 1e3), "us": (1, 1e6), "µs": (1, 1e6),
                     "ns": (1, 1e9), "h": (3600, 1), "day": (86400, 1)})
-_add_units("energy", {"J": (1, 1), "nJ": (1, 1e9), "pJ": (1, 1e12), "fJ": (1, 1e15)})
+_add_units("energy", {"J": (1, 1), "nJ": (1, 1e9), "pJ": (1, 1e12), "fJ": (1, 1e15),
+                      "eV": (1.602176634e-19, 1)})
 _add_units("temperature", {"K": (1, 1)})
 _add_units("dimensionless", {"1": (1, 1), "%": (1, 100)})
 
@@ -112,7 +113,7 @@ _SPELLINGS: dict[str, tuple[str, ...]] = {
     "voltage": ("V", "mV"),
     "current": ("A", "mA", "uA", "µA", "nA", "pA"),
     "time": ("s", "ms", "us", "µs", "ns", "h", "day"),
-    "energy": ("J", "nJ", "pJ", "fJ"),
+    "energy": ("J", "nJ", "pJ", "fJ", "eV"),
     "temperature": ("K",),
     "dimensionless": ("1", "%"),
 }
@@ -184,6 +185,29 @@ _COMMON: dict[str, _Spec] = {
     "p_stuck_off": _prob("as-fabricated probability that a device is stuck at low conductance"),
 }
 
+# endurance (compendium section 1.7): every family
+_WEAR: dict[str, _Spec] = {
+    "endurance_n63": _pos("dimensionless",
+                          "Weibull scale of wear-out: write pulses (cycles) by which 63 % of cells fail"),
+    "endurance_k": _pos("dimensionless",
+                        "Weibull shape: P_fail(N) = 1 - exp(-(N/endurance_n63)^k)"),
+    "endurance_p_on": _prob("fraction of worn-out cells that fail stuck on (the rest stuck off)"),
+    "wear_n_th": _pos("dimensionless", "cycles after which the window closes and c2c noise grows"),
+    "wear_window_beta": _nonneg("dimensionless",
+                                "window lost per decade of cycles beyond wear_n_th: "
+                                "window = max(0, 1 - beta*log10(N/wear_n_th))"),
+    "wear_c2c_growth": _nonneg("dimensionless",
+                               "relative growth of cycle-to-cycle noise per decade beyond wear_n_th"),
+}
+
+# temperature dependence of the time axis (RRAM, PCM, FG; STT rescales its barrier)
+_THERMAL: dict[str, _Spec] = {
+    "temperature": _pos("temperature", "temperature at which the card's time constants hold"),
+    "activation_energy": _nonneg("energy",
+                                 "Arrhenius activation energy of the time axis: t at T ages like "
+                                 "t*exp(E_a/k_B*(1/temperature - 1/T)) at the card temperature"),
+}
+
 _WINDOW_G: dict[str, _Spec] = {
     "g_min": _pos("conductance", "lower end of the programmable conductance window"),
     "g_max": _pos("conductance", "upper end of the programmable conductance window"),
@@ -211,6 +235,8 @@ SCHEMA: Mapping[str, Mapping[str, _Spec]] = types.MappingProxyType({
         ),
         "relax_t_ref": _pos("time", "time reference of the relaxation broadening"),
         **_COMMON,
+        **_WEAR,
+        **_THERMAL,
     }),
     "pcm": types.MappingProxyType({
         **_WINDOW_G,
@@ -230,6 +256,8 @@ SCHEMA: Mapping[str, Mapping[str, _Spec]] = types.MappingProxyType({
         "read_q_max": _nonneg("dimensionless", "upper clip of Q_s"),
         "read_x_floor": _pos("dimensionless", "floor applied to x^q_exp in Q_s"),
         **_COMMON,
+        **_WEAR,
+        **_THERMAL,
     }),
     "stt": types.MappingProxyType({
         "r_p": _pos("resistance", "parallel-state (low) resistance of one MTJ"),
@@ -244,6 +272,7 @@ SCHEMA: Mapping[str, Mapping[str, _Spec]] = types.MappingProxyType({
         "temperature": _pos("temperature", "temperature at which delta is given"),
         "write_error_rate": _prob("probability that a write pulse fails to switch an MTJ"),
         **_COMMON,
+        **_WEAR,
     }),
     "fg": types.MappingProxyType({
         "i_min": _pos("current", "lowest cell current at v_read (g = I/v_read)"),
@@ -257,6 +286,8 @@ SCHEMA: Mapping[str, Mapping[str, _Spec]] = types.MappingProxyType({
             "relative current loss per decade of t beyond retention_t_ref"),
         "retention_t_ref": _pos("time", "time after which retention loss starts"),
         **_COMMON,
+        **_WEAR,
+        **_THERMAL,
     }),
 })
 
