@@ -3,6 +3,7 @@
     xbar demo [--epochs N] [--chips N] [--json PATH] [--plot PATH] [--quick]
     xbar devices list
     xbar devices show NAME_OR_PATH
+    xbar devices plot NAME_OR_PATH [--out PATH] [--cells N] [--seed S]
 
 Bad input exits with code 2 and a one-line reason.
 """
@@ -56,12 +57,24 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="2 epochs, 2 chips: a smoke test, not a result")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    dv = sub.add_parser("devices", help="list or show device cards",
+    dv = sub.add_parser("devices", help="list, show or plot device cards",
                         description="Device technology cards: parameters with units and sources.")
     dsub = dv.add_subparsers(dest="devices_command", metavar="ACTION", parser_class=_Parser)
     dsub.add_parser("list", help="names of the built-in cards")
     show = dsub.add_parser("show", help="print a card: every value with its unit, SI value, tag and source")
     show.add_argument("name", help="a built-in card name (see 'xbar devices list') or a path to a .toml card")
+    plot = dsub.add_parser(
+        "plot",
+        help="draw a card's pulse response, conductance vs time and window vs cycles",
+        description="Monte Carlo over the cells of one fabricated chip: conductance after each "
+        "potentiating then depressing pulse, conductance vs time since programming (at the card "
+        "temperature and at 358 K = 85 C) and the worn window and failed fraction vs write cycles.",
+    )
+    plot.add_argument("name", help="a built-in card name (see 'xbar devices list') or a path to a .toml card")
+    plot.add_argument("--out", default=None, metavar="PATH",
+                      help="save the figure to PATH (PNG or PDF; default NAME.png)")
+    plot.add_argument("--cells", type=int, default=200, help="cells in the Monte Carlo (default 200)")
+    plot.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     return p
 
 
@@ -100,8 +113,31 @@ def _cmd_devices(args, parser) -> int:
             return 2
         print(format_card(card))
         return 0
-    parser.exit(2, "xbar devices: error: expected an action: list or show\n")
+    if args.devices_command == "plot":
+        return _cmd_devices_plot(args)
+    parser.exit(2, "xbar devices: error: expected an action: list, show or plot\n")
     return 2
+
+
+def _cmd_devices_plot(args) -> int:
+    from ._io import save_figure_atomic
+    from .devices import CardError, from_card, load_card
+
+    if args.cells < 10:
+        print(f"xbar devices plot: error: --cells: expected an int >= 10, got {args.cells}", file=sys.stderr)
+        return 2
+    try:
+        card = load_card(args.name)
+        device = from_card(card)
+    except CardError as err:
+        print(f"xbar devices plot: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    from .plot import device_figure
+
+    fig = device_figure(device, cells=args.cells, seed=args.seed)
+    path = save_figure_atomic(fig, args.out or f"{card.name}.png", dpi=110)
+    print(f"saved {path}")
+    return 0
 
 
 def main(argv=None) -> int:

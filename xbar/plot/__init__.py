@@ -1,5 +1,9 @@
 """Figures (matplotlib). Nothing in the library imports this package."""
 
+from ._devices import device_figure as device_figure
+from ._devices import plot_endurance as plot_endurance
+from ._devices import plot_pulse_response as plot_pulse_response
+from ._devices import plot_retention as plot_retention
 from ._plots import plot_cell_voltages as plot_cell_voltages
 from ._plots import plot_conductance_histogram as plot_conductance_histogram
 from ._plots import plot_current_error as plot_current_error
