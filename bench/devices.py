@@ -1,0 +1,127 @@
+"""Pulse updates and write-verify of a device array vs a plain `jnp` elementwise update.
+
+For each card, on a `--rows` × `--cols` array (default 1024 × 1024), in one process:
+
+- `base`: a jitted plain elementwise update of the same number of cells,
+  ``g + lr·dw`` clipped to the window (what a weight update costs without device
+  physics);
+- `pulse`: one jitted ``device.pulse(fab, state, n, key=...)`` with a random signed
+  pulse count per cell in −2…2 (write noise, variation and wear on);
+- `wv step`: the marginal cost of one `write_verify` iteration (a verify read with
+  read noise, the nominal pulse count, one pulse call), from two runs with one pulse
+  per step, tol 0.1 % and budgets of 8 and 16 pulses: ``(t16 − t8)/8``;
+- `wv total`: a full write-verify to random targets (tol 2 % of the range, budget
+  128 pulses, up to 8 pulses per step), with its converged count, pulses and energy.
+
+Ratios are against `base`; the issue's target is ≤ 3× for the pulse update and for a
+write-verify step. Best of `--runs`.
+
+    python bench/devices.py [--rows 1024] [--cols 1024] [--cards rram_hfox,...] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+P.add_argument("--rows", type=int, default=1024)
+P.add_argument("--cols", type=int, default=1024)
+P.add_argument("--cards", default="rram_hfox,pcm_gst,stt_mtj,fg_flash")
+P.add_argument("--runs", type=int, default=5)
+P.add_argument("--json", default=None)
+ARGS = P.parse_args()
+
+from _results import keep_freed_memory, save_results  # noqa: E402
+
+KEPT = keep_freed_memory()  # before jax starts its threads
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from xbar import Effects  # noqa: E402
+from xbar.devices import load, write_verify  # noqa: E402
+
+EFFECTS = Effects()
+
+
+def best(runs, f, *args):
+    jax.block_until_ready(f(*args))
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
+def measure(name, shape):
+    """One card's row of the table."""
+    dev = load(name)
+    k_fab, k_prog, k_n, k_t, k_dw = jax.random.split(jax.random.key(0), 5)
+    fab = dev.fabricate(shape, key=k_fab)
+    g0 = jnp.full(shape, 0.5 * (dev.g_min + dev.g_max))
+    state = jax.jit(lambda f, g, k: dev.program(f, g, key=k, effects=EFFECTS))(fab, g0, k_prog)
+    lo, hi = dev.g_min, dev.g_max
+    dw = jax.random.normal(k_dw, shape) * 1e-7
+    base = jax.jit(lambda g, d: jnp.clip(g + 0.1 * d, lo, hi))
+    t_base = best(ARGS.runs, base, g0, dw)
+
+    n_shape = state["s"].shape if "s" in state else shape  # STT-MRAM: per MTJ
+    n = jax.random.randint(k_n, n_shape, -2, 3).astype(jnp.int32)
+    pulse = jax.jit(lambda s, n, k: dev.pulse(fab, s, n, key=k, effects=EFFECTS))
+    t_pulse = best(ARGS.runs, pulse, state, n, jax.random.key(1))
+
+    targets = jax.random.uniform(k_t, shape, minval=lo, maxval=hi)
+
+    def wv(s, k, budget, step, tol):
+        return write_verify(dev, fab, s, targets, key=k, tol=tol, max_pulses=budget, max_step=step)
+
+    key = jax.random.key(2)
+    t_wv = {b: best(ARGS.runs, jax.jit(lambda s, k, b=b: wv(s, k, b, 1, 1e-3)), state, key) for b in (8, 16)}
+    t_step = max(t_wv[16] - t_wv[8], 0.0) / 8
+    wv_full = jax.jit(lambda s, k: wv(s, k, 128, 8, 0.02))
+    _, rep = wv_full(state, jax.random.key(3))
+    t_full = best(max(1, ARGS.runs // 2), wv_full, state, jax.random.key(3))
+    summary = rep.summary()
+    return {
+        "card": name,
+        "cells": int(np.prod(shape)),
+        "base_s": t_base,
+        "pulse_s": t_pulse,
+        "pulse_ratio": t_pulse / t_base,
+        "wv_step_s": t_step,
+        "wv_step_ratio": t_step / t_base,
+        "wv_total_s": t_full,
+        "wv_iterations": int(np.asarray(rep.reads).max()),
+        "wv_converged": summary["converged"],
+        "wv_not_converged": summary["not_converged"],
+        "wv_pulses_mean": summary["pulses_mean"],
+        "wv_energy_J": summary["energy_total_J"],
+    }
+
+
+def main():
+    shape = (ARGS.rows, ARGS.cols)
+    rows = []
+    print(f"{shape[0]} x {shape[1]} cells, freed memory kept: {KEPT}")
+    head = f"{'card':<20}{'base ms':>9}{'pulse ms':>10}{'ratio':>8}{'wv step ms':>12}{'ratio':>8}"
+    print(head + f"{'wv total s':>12}{'iters':>7}")
+    for name in ARGS.cards.split(","):
+        row = measure(name, shape)
+        rows.append(row)
+        print(
+            f"{name:<20}{row['base_s'] * 1e3:>9.2f}{row['pulse_s'] * 1e3:>10.2f}{row['pulse_ratio']:>7.1f}x"
+            f"{row['wv_step_s'] * 1e3:>12.2f}{row['wv_step_ratio']:>7.1f}x{row['wv_total_s']:>12.3f}"
+            f"{row['wv_iterations']:>7}"
+        )
+        print(
+            f"{'':<20}write-verify: {row['wv_converged']} converged, {row['wv_not_converged']} not, "
+            f"{row['wv_pulses_mean']:.1f} pulses/cell, {row['wv_energy_J']:.3g} J"
+        )
+    save_results(ARGS.json, rows, freed_memory_kept=KEPT)
+
+
+if __name__ == "__main__":
+    main()
