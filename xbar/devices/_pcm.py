@@ -287,18 +287,20 @@ class PCM(Device):
         c2c = self.set_c2c
         if effects.wear:
             c2c = c2c * self.wear(fab, cycles)["c2c"]
-        k_set, k_reset = jax.random.split(key)
         per_s = self._w_per_siemens()
         w_lo = jnp.maximum((lo - self.g_min) * per_s, 0.0)
         w_hi = jnp.minimum((hi - self.g_min) * per_s, ceiling * self.set_w_range)
         n_set = jnp.maximum(n, 0)
         w0 = ((g - self.g_min) * per_s).astype(dtype)
-        w_set = _set_loop(self, w0, n_set, w_lo, w_hi, ceiling, scale, c2c, k_set, noise=effects.write_noise)
+        # one normal draw per cell serves the first SET pulse or the RESET (a cell takes
+        # one or the other); later SET pulses draw their own
+        z0 = _rnd.normal(jax.random.fold_in(key, 0), shape, dtype) if effects.write_noise else None
+        w_set = _set_loop(self, w0, n_set, w_lo, w_hi, ceiling, scale, c2c, key, z0, noise=effects.write_noise)
         g_set = clip_window(self.g_min + w_set / per_s, lo, hi)  # (float rounding of the round trip)
         # RESET: to the device's reset level, with its cycle-to-cycle spread
         w_r = reset_w
         if effects.write_noise:
-            w_r = w_r + self.reset_c2c * _rnd.normal(k_reset, shape, dtype)
+            w_r = w_r + self.reset_c2c * z0
         g_reset = self.g_min + jnp.maximum(w_r, 0.0) / per_s
         g_reset = clip_window(g_reset, lo, hi)
         g_new = jnp.where(n > 0, g_set, jnp.where(n < 0, g_reset, g)).astype(dtype)
@@ -363,19 +365,25 @@ def _jit_pulses_for(dev, state, g_target):
 # device as a pytree argument; inlined when the caller is itself jitted). An eager call of a
 # `lax` loop built from closures would be compiled again at every call.
 @functools.partial(jax.jit, static_argnames=("noise",))
-def _set_loop(dev, w0, n_set, w_lo, w_hi, ceiling, scale, c2c, key, *, noise):
-    """`n_set` SET pulses per cell (a loop bounded by max n_set, finished cells masked)."""
+def _set_loop(dev, w0, n_set, w_lo, w_hi, ceiling, scale, c2c, key, z0, *, noise):
+    """`n_set` SET pulses per cell (a loop bounded by max n_set, finished cells masked);
+    pulse k draws its noise from ``fold_in(key, k)``, the first one uses `z0`."""
 
-    def body(k, w):
+    def step(k, w, z):
         dw = dev._step(w, ceiling, scale)
         w_new = w + dw
         if noise:
             sd = c2c * (jnp.abs(dw) + dev.set_c2c_add + dev.set_c2c_slope * jnp.abs(w))
-            w_new = w_new + sd * _rnd.normal(jax.random.fold_in(key, k), w.shape, w.dtype)
+            w_new = w_new + sd * z
         w_new = jnp.minimum(jnp.maximum(w_new, w_lo), w_hi)
         return jnp.where(k < n_set, w_new, w)
 
-    return jax.lax.fori_loop(0, jnp.max(n_set, initial=0), body, w0)
+    def body(k, w):
+        z = _rnd.normal(jax.random.fold_in(key, k), w.shape, w.dtype) if noise else None
+        return step(k, w, z)
+
+    w1 = step(0, w0, z0)
+    return jax.lax.fori_loop(1, jnp.maximum(jnp.max(n_set, initial=0), 1), body, w1)
 
 
 @jax.jit

@@ -310,17 +310,19 @@ class STTMRAM(Device):
         s = state["s"]
         dshape = s.shape[:-1]
         m = jnp.abs(n).astype(s.dtype)  # per MTJ
-        wer = write_error_rate(
+        rate_t, x = _regimes(
             jnp.expand_dims(jnp.broadcast_to(i, dshape), -1),
             jnp.expand_dims(jnp.broadcast_to(t_p, dshape), -1),
-            delta=self.delta_at(temperature),
-            i_c0=self._mtj_i_c0(fab, effects),
-            tau0=self.tau0,
-            b=self.b_exp,
-            tau_d=self.tau_d,
+            self.delta_at(temperature),
+            self._mtj_i_c0(fab, effects),
+            self.tau0,
+            self.b_exp,
+            self.tau_d,
         )
-        # 1 − (1 − P)^|n| = 1 − WER^|n|, from WER without cancellation
-        p_total = -jnp.expm1(m * jnp.log(jnp.maximum(wer, jnp.finfo(s.dtype).tiny)))
+        # ln WER = min(−t_p/τ, ln(1 − e^(−x))) (`write_error_rate`), then
+        # 1 − (1 − P)^|n| = 1 − WER^|n| = −expm1(|n|·ln WER), without cancellation
+        log_wer = jnp.minimum(-rate_t, jnp.log(jnp.maximum(-jnp.expm1(-x), jnp.finfo(s.dtype).tiny)))
+        p_total = -jnp.expm1(m * log_wer)
         p_total = jnp.where(m > 0, p_total, 0.0)
         target = (n > 0).astype(s.dtype)
         if effects.write_noise:
