@@ -21,7 +21,8 @@ from xbar.devices._card import (
     load_card,
 )
 
-BUILTIN = {"rram_hfox": "rram", "pcm_gst": "pcm", "stt_mtj": "stt", "fg_flash": "fg"}
+BUILTIN = {"rram_hfox": "rram", "pcm_gst": "pcm", "stt_mtj": "stt", "fg_flash": "fg",
+           "pcm_hermes14": "pcm", "stt_mtj_stochastic": "stt"}
 
 
 def _broken(tmp_path: pathlib.Path, name: str, *edits: tuple[str, str],
@@ -63,7 +64,7 @@ def _raises(path: pathlib.Path, *fragments: str) -> CardError:
 # Built-in cards
 
 
-def test_available_lists_exactly_the_four_builtin_cards():
+def test_available_lists_exactly_the_builtin_cards():
     assert available() == sorted(BUILTIN)
     assert cards_dir().is_dir()
 
@@ -369,10 +370,10 @@ def test_missing_required_keys_are_all_listed(tmp_path):
 
 def test_unknown_key_lists_allowed_keys(tmp_path):
     path = _broken(tmp_path, "stt_mtj",
-                   ('on_off = {', 'i_c0 = { value = 50.0, unit = "uA", source = "compendium", '
+                   ('on_off = {', 'i_c1 = { value = 50.0, unit = "uA", source = "compendium", '
                                   'tag = "L" }\non_off = {'))
-    err = _raises(path, ": params.i_c0: expected only the stt keys",
-                  "got unknown key(s) ['i_c0']")
+    err = _raises(path, ": params.i_c1: expected only the stt keys",
+                  "got unknown key(s) ['i_c1']")
     for key in SCHEMA["stt"]:
         assert repr(key) in str(err)
 

@@ -148,3 +148,40 @@ def test_card_gives_endurance_in_the_issue_ranges():
     assert np.isclose(n63["pcm_gst"], 1e8, rtol=1e-6)  # leaves are float32 by default
     assert np.isclose(n63["stt_mtj"], 1e15, rtol=1e-6)
     assert 1e4 <= n63["fg_flash"] <= 1e5
+
+
+@pytest.mark.parametrize("name", ["rram_hfox", "fg_flash"])
+def test_conductance_at_temperature_reads_at_the_arrhenius_time(name, x64):
+    dev = load(name)
+    shape = (500,)
+    fab = dev.fabricate(shape, key=jax.random.key(8))
+    state = dev.program(fab, jnp.full(shape, 0.5 * (dev.g_min + dev.g_max)), key=jax.random.key(9), effects=Effects())
+    eff = Effects(stuck=False)
+    hot = 358.15
+    t = 3600.0
+    g_hot = np.asarray(dev.conductance(fab, state, t, effects=eff, temperature=hot))
+    g_equiv = np.asarray(dev.conductance(fab, state, float(dev.thermal_time(t, hot)), effects=eff))
+    np.testing.assert_allclose(g_hot, g_equiv, rtol=1e-12)
+    # at the card's own temperature nothing changes
+    g_card = np.asarray(dev.conductance(fab, state, t, effects=eff, temperature=float(dev.temperature)))
+    np.testing.assert_allclose(g_card, np.asarray(dev.conductance(fab, state, t, effects=eff)), rtol=1e-12)
+    # and it ages more than at room temperature (FG loses charge; RRAM broadens)
+    g_room = np.asarray(dev.conductance(fab, state, t, effects=eff))
+    g0 = np.asarray(dev.conductance(fab, state, 0.0, effects=eff))
+    assert np.abs(g_hot - g0).mean() > np.abs(g_room - g0).mean()
+
+
+def test_programmed_cells_carry_their_cycles_and_wear_reads_stuck(x64):
+    dev = load("rram_hfox")
+    shape = (3000,)
+    fab = dev.fabricate(shape, key=jax.random.key(10))
+    state = dev.program(fab, jnp.full(shape, 2e-5), key=jax.random.key(11), effects=Effects())
+    assert np.all(np.asarray(state["cycles"]) == 1)
+    worn = dict(state, cycles=jnp.full(shape, float(dev.endurance_n63)))
+    eff = Effects(stuck=False, drift=False)
+    g = np.asarray(dev.conductance(fab, worn, 0.0, effects=eff))
+    failed = np.asarray(dev.wear(fab, worn["cycles"])["failed"])
+    lo, hi = (np.asarray(a) for a in dev.worn_window(fab, eff, worn["cycles"]))
+    assert 0.5 < failed.mean() < 0.75
+    assert np.all((g[failed] == lo[failed]) | (g[failed] == hi[failed]))
+    np.testing.assert_allclose(g[~failed], np.asarray(state["g"])[~failed])

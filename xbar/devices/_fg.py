@@ -124,11 +124,14 @@ class FloatingGate(Device):
     def retention_factor(self, t):
         return jnp.exp(-self.retention_loss_per_decade * jnp.log10(1.0 + t / self.retention_t_ref))
 
-    def conductance(self, fab, state, t, *, effects: Effects):
+    def conductance(self, fab, state, t, *, effects: Effects, temperature=None):
+        """The mean conductance a read sees `t` seconds after programming, at
+        `temperature` [K] (default: the card's; time is rescaled by `thermal_time`),
+        stuck and worn-out cells applied."""
         g = state["g"]
         if effects.drift and not after_programming(t):
-            g = g * self.retention_factor(t)
-        return self.apply_stuck(fab, g, effects)
+            g = g * self.retention_factor(self.thermal_time(t, temperature))
+        return self.apply_stuck(fab, g, effects, state.get("cycles"))
 
     def read_std(self, fab, state, g_t, t, *, effects: Effects):
         i = jnp.abs(g_t) * self.v_read

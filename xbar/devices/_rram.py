@@ -312,12 +312,15 @@ class RRAM(Device):
     def relax_sigma(self, t):
         return self.relax_sigma_per_decade * jnp.log10(1.0 + t / self.relax_t_ref)
 
-    def conductance(self, fab, state, t, *, effects: Effects):
+    def conductance(self, fab, state, t, *, effects: Effects, temperature=None):
+        """The mean conductance a read sees `t` seconds after programming, at
+        `temperature` [K] (default: the card's; time is rescaled by `thermal_time`),
+        stuck and worn-out cells applied."""
         g = state["g"]
         if effects.drift and not after_programming(t):
             z = _rnd.normal(state["key_time"], g.shape, g.dtype)
-            g = jnp.maximum(g + self.relax_sigma(t) * z, 0.0)
-        return self.apply_stuck(fab, g, effects)
+            g = jnp.maximum(g + self.relax_sigma(self.thermal_time(t, temperature)) * z, 0.0)
+        return self.apply_stuck(fab, g, effects, state.get("cycles"))
 
     def read_std(self, fab, state, g_t, t, *, effects: Effects):
         return jnp.broadcast_to(self.read_sigma, g_t.shape)
