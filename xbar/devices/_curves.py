@@ -107,8 +107,9 @@ def _read_at(device, fab, state, t, temperature, effects):
 
 def endurance_curves(device, *, cycles=None, cells: int = 2000, key, effects=None):
     """The window left and the worn-out fraction against write cycles: the mean of
-    each cell's worn window ``(lo, hi)`` [S] and the fraction of failed cells, with
-    the card's Weibull CDF beside it. `cycles` defaults to 10 … 30 × `endurance_n63`.
+    each cell's worn window ``(lo, hi)`` [S] (for STT-MRAM the device's, its MTJs in
+    parallel) and the fraction of failed cells (per MTJ for STT-MRAM), with the
+    card's Weibull CDF beside it. `cycles` defaults to 10 … 30 × `endurance_n63`.
 
     Returns ``{"cycles", "lo", "hi", "failed", "weibull"}``."""
     effects = Effects() if effects is None else effects
@@ -119,7 +120,9 @@ def endurance_curves(device, *, cycles=None, cells: int = 2000, key, effects=Non
 
     def at(n):
         c = jnp.full(shape, n)
-        lo, hi = device.worn_window(fab, effects, c)
+        lo, hi = (jnp.broadcast_to(a, shape) for a in device.worn_window(fab, effects, c))
+        if len(shape) > 1:  # STT-MRAM: a device's window is the sum over its MTJs
+            lo, hi = lo.sum(axis=-1), hi.sum(axis=-1)
         failed = device.wear(fab, c)["failed"]
         return jnp.mean(lo), jnp.mean(hi), jnp.mean(failed.astype(jnp.float32))
 

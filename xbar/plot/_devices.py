@@ -29,8 +29,10 @@ def plot_pulse_response(resp: dict, ax=None):
     ax.set_xlabel("pulse number")
     ax.set_ylabel("conductance (µS)")
     e = resp["energy"]
-    ax.set_title(f"{resp['name']}: pulse response (mean energy/pulse {e['up']:.2g} J up, {e['down']:.2g} J down)")
-    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{resp['name']}: pulse response")
+    ax.legend(
+        fontsize=8, frameon=False, title=f"energy/pulse: {e['up']:.2g} J up, {e['down']:.2g} J down", title_fontsize=8
+    )
     return ax
 
 
