@@ -74,6 +74,7 @@ def test_devices_plot_bad_input_exits_2(argv, match, capsys):
     assert match in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_every_card_plots(tmp_path):
     # every built-in card, variants included, has all three curves
     for name in available():
