@@ -185,3 +185,33 @@ def test_programmed_cells_carry_their_cycles_and_wear_reads_stuck(x64):
     assert 0.5 < failed.mean() < 0.75
     assert np.all((g[failed] == lo[failed]) | (g[failed] == hi[failed]))
     np.testing.assert_allclose(g[~failed], np.asarray(state["g"])[~failed])
+
+
+def test_cycle_count_keeps_counting_single_pulses_past_float32_integers():
+    # float32 stops representing n + 1 above 2**24; the compensated count does not
+    dev = load("rram_hfox")
+    state = {"cycles": jnp.full((3,), 2.0**25, jnp.float32), "cycles_carry": jnp.zeros((3,), jnp.float32)}
+
+    def step(state, _):
+        return dev.add_cycles(state, jnp.ones((3,), jnp.int32)), None
+
+    state, _ = jax.lax.scan(step, state, None, length=1000)
+    total = np.asarray(state["cycles"], np.float64) - np.asarray(state["cycles_carry"], np.float64)
+    np.testing.assert_array_equal(total, 2.0**25 + 1000)
+    naive = jnp.full((3,), 2.0**25, jnp.float32)
+    for _ in range(10):
+        naive = naive + 1.0
+    assert float(naive[0]) == 2.0**25  # what a plain float32 count would have done
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_pulses_count_cycles_in_every_family(name):
+    dev = load(name)
+    fab = dev.fabricate((50,), key=jax.random.key(12))
+    state = dev.program(fab, jnp.full((50,), 0.5 * (dev.g_min + dev.g_max)), key=jax.random.key(13), effects=Effects())
+    n_shape = state["s"].shape if "s" in state else (50,)
+    start = np.asarray(state["cycles"])
+    for k in range(3):
+        state, _ = dev.pulse(fab, state, jnp.full(n_shape, 2, jnp.int32), key=jax.random.key(k), effects=Effects())
+    np.testing.assert_array_equal(np.asarray(state["cycles"]), start + 6)
+    assert set(state) >= {"cycles", "cycles_carry"}

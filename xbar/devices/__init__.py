@@ -31,6 +31,11 @@ from ._models import RRAM as RRAM
 from ._models import STTMRAM as STTMRAM
 from ._models import Device as Device
 from ._models import FloatingGate as FloatingGate
+from ._pcm import pcm_pair_update as pcm_pair_update
 from ._program import WriteReport as WriteReport
 from ._program import one_shot as one_shot
 from ._program import write_verify as write_verify
+from ._rram import a_to_nl as a_to_nl
+from ._rram import neurosim_curve as neurosim_curve
+from ._rram import nl_to_a as nl_to_a
+from ._stt import switching_probability as switching_probability

@@ -236,6 +236,27 @@ class Device:
         mid = 0.5 * (lo + hi)
         return mid - w * (mid - lo), mid + w * (hi - mid)
 
+    @staticmethod
+    def initial_cycles(shape, dtype=None) -> dict:
+        """The write-cycle count of freshly programmed cells: one cycle each (state keys
+        ``"cycles"`` and its summation carry ``"cycles_carry"``)."""
+        dtype = dtype or jnp.result_type(float)
+        return {"cycles": jnp.ones(shape, dtype), "cycles_carry": jnp.zeros(shape, dtype)}
+
+    @staticmethod
+    def add_cycles(state, added) -> dict:
+        """``state``'s write-cycle count plus `added` pulses per cell, as the state keys
+        ``"cycles"`` and ``"cycles_carry"``: a compensated (Kahan) sum, so a float32 count
+        keeps counting single pulses far beyond 2²⁴ ≈ 1.7e7, where ``cycles + 1`` would
+        round back to ``cycles``."""
+        added = jnp.asarray(added)
+        dtype = state["cycles"].dtype if "cycles" in state else jnp.result_type(float)
+        cycles = state.get("cycles", jnp.ones(added.shape, dtype))
+        carry = state.get("cycles_carry", jnp.zeros(cycles.shape, dtype))
+        y = added.astype(dtype) - carry
+        total = cycles + y
+        return {"cycles": total, "cycles_carry": (total - cycles) - y}
+
     # ------------------------------------------------------------------ temperature
     def thermal_time(self, t, temperature=None):
         """The time at the card's `temperature` that ages a cell as much as `t` seconds

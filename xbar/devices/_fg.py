@@ -119,7 +119,7 @@ class FloatingGate(Device):
         if effects.write_noise:
             g = g * (1.0 + self.prog_sigma_rel * _rnd.normal(key, g.shape))
         g = jnp.maximum(g, 0.0)
-        return {"g": g, "cycles": jnp.ones(g.shape, g.dtype)}
+        return {"g": g, **self.initial_cycles(g.shape, g.dtype)}
 
     def retention_factor(self, t):
         return jnp.exp(-self.retention_loss_per_decade * jnp.log10(1.0 + t / self.retention_t_ref))
@@ -159,10 +159,10 @@ class FloatingGate(Device):
         """
         g0 = state["g"]
         n = _pulse_counts("FloatingGate.pulse", n, g0.shape)
-        cycles0 = state.get("cycles", jnp.ones(g0.shape, g0.dtype))
         nf = n.astype(g0.dtype)
         m = jnp.abs(nf)
-        cycles = cycles0 + m.astype(cycles0.dtype)
+        counted = self.add_cycles(state, m)
+        cycles = counted["cycles"]
         lo_w, hi_w = self.worn_window(fab, effects, cycles)
         eta_inj, eta_tun = self.steps(fab, effects)
         up = n > 0
@@ -175,7 +175,7 @@ class FloatingGate(Device):
             g = clip_window(g * jnp.exp(sigma * _rnd.normal(key, g.shape, g.dtype)), lo_w, hi_w)
         g = jnp.where(n == 0, g0, g).astype(g0.dtype)
         energy = m * jnp.where(up, self.e_inj, self.e_tun)
-        return {**state, "g": g, "cycles": cycles}, energy.astype(jnp.result_type(float))
+        return {**state, "g": g, **counted}, energy.astype(jnp.result_type(float))
 
     def pulses_for(self, fab, state, g_target, *, effects: Effects | None = None):
         """The signed pulse count (int32) that takes each cell from ``state["g"]`` to

@@ -221,7 +221,7 @@ class PCM(Device):
             "g": jnp.maximum(g, 0.0),
             "g_target": target,
             "key_time": k_nu,
-            "cycles": jnp.ones(jnp.shape(target), jnp.result_type(float)),
+            **self.initial_cycles(jnp.shape(target)),
         }
 
     def drift_exponents(self, state):
@@ -308,7 +308,7 @@ class PCM(Device):
         new = dict(state)
         new["g"] = g_new
         new["g_target"] = jnp.where(n != 0, g_new, state.get("g_target", g)).astype(dtype)
-        new["cycles"] = cycles + jnp.where(n > 0, n_set, jnp.where(n < 0, 1, 0)).astype(cycles.dtype)
+        new.update(self.add_cycles(state, jnp.where(n > 0, n_set, jnp.where(n < 0, 1, 0))))
         return new, energy.astype(dtype)
 
     def set_curve(self, g0, n_max: int):

@@ -307,7 +307,7 @@ class RRAM(Device):
         if effects.write_noise:
             g = g + self.prog_sigma(g) * _rnd.normal(k_prog, g.shape)
         g = jnp.maximum(g, 0.0)
-        return {"g": g, "key_time": k_relax, "cycles": jnp.ones(g.shape, g.dtype)}
+        return {"g": g, "key_time": k_relax, **self.initial_cycles(g.shape, g.dtype)}
 
     def relax_sigma(self, t):
         return self.relax_sigma_per_decade * jnp.log10(1.0 + t / self.relax_t_ref)
@@ -355,10 +355,10 @@ class RRAM(Device):
         """
         g0 = state["g"]
         n = _pulse_counts("RRAM.pulse", n, g0.shape)
-        cycles0 = state.get("cycles", jnp.ones(g0.shape, g0.dtype))
         nf = n.astype(g0.dtype)
         m = jnp.abs(nf)
-        cycles = cycles0 + m.astype(cycles0.dtype)
+        counted = self.add_cycles(state, m)
+        cycles = counted["cycles"]
         lo, hi = self.window(fab, effects)
         lo_w, hi_w = self.worn_window(fab, effects, cycles)
         span = hi - lo
@@ -376,7 +376,7 @@ class RRAM(Device):
         g = jnp.where(n == 0, g0, g).astype(g0.dtype)
         v2t = jnp.where(up, self.v_set**2 * self.t_set, self.v_reset**2 * self.t_reset)
         energy = m * v2t * 0.5 * (g0 + g)
-        return {**state, "g": g, "cycles": cycles}, energy.astype(jnp.result_type(float))
+        return {**state, "g": g, **counted}, energy.astype(jnp.result_type(float))
 
     def pulses_for(self, fab, state, g_target, *, effects: Effects | None = None):
         """The signed pulse count (int32) that takes each cell from ``state["g"]`` to

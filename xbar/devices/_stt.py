@@ -243,7 +243,7 @@ class STTMRAM(Device):
             fail = _rnd.uniform(k_wer, s.shape) < self.write_error_rate
             # a failed write leaves the other state; the straight-through gradient is kept
             s = s + jax.lax.stop_gradient(jnp.where(fail, 1.0 - 2.0 * s, 0.0))
-        return {"s": s, "key_time": k_ret, "cycles": jnp.ones(s.shape, f.dtype)}
+        return {"s": s, "key_time": k_ret, **self.initial_cycles(s.shape, f.dtype)}
 
     def conductance(self, fab, state, t, *, effects: Effects, temperature=None):
         s = state["s"]
@@ -334,8 +334,7 @@ class STTMRAM(Device):
         energy = jnp.sum(m, axis=-1) * jnp.broadcast_to(i * t_p, dshape) * self.v_write
         new = dict(state)
         new["s"] = s_new
-        cycles = state.get("cycles", jnp.ones(s.shape, s.dtype))
-        new["cycles"] = cycles + m.astype(cycles.dtype)
+        new.update(self.add_cycles(state, m))
         return new, energy.astype(s.dtype)
 
     def pulses_for(self, fab, state, g_target):
