@@ -140,3 +140,28 @@ def test_errors_name_the_argument(kwargs, match):
 def test_target_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="g_target"):
         write_verify(CELL, None, _start(), jnp.ones((3, 3)) * 1e-5, key=jax.random.key(0))
+
+
+@pytest.mark.parametrize("name", ["rram_hfox", "pcm_gst", "fg_flash", "stt_mtj_stochastic"])
+def test_write_verify_on_every_family(name):
+    # the check on the real pulse models: with exact verify reads, every cell
+    # reported converged is within the tolerance, and the others are counted
+    from xbar.devices import load
+
+    dev = load(name)
+    shape = (300,)
+    fab = dev.fabricate(shape, key=jax.random.key(20))
+    eff = Effects(read_noise=False)
+    state = dev.program(fab, jnp.full(shape, dev.g_min), key=jax.random.key(21), effects=eff)
+    lo, hi = float(dev.g_min), float(dev.g_max)
+    targets = jnp.asarray(np.random.default_rng(22).uniform(lo + 0.2 * (hi - lo), lo + 0.8 * (hi - lo), shape))
+    tol = 0.1
+    state, rep = write_verify(dev, fab, state, targets, key=jax.random.key(23), tol=tol, max_pulses=300, effects=eff)
+    conv = np.asarray(rep.converged)
+    err = np.asarray(rep.error)
+    assert np.all(np.abs(err[conv]) <= tol * (hi - lo) * (1 + 1e-5))
+    s = rep.summary()
+    assert s["converged"] + s["not_converged"] == 300 and s["converged"] > 0
+    assert np.all(np.asarray(rep.pulses) <= 300) and s["energy_total_J"] > 0
+    g = np.asarray(dev.conductance(fab, state, 0.0, effects=eff))
+    np.testing.assert_allclose(g - np.asarray(targets), err, rtol=1e-5, atol=1e-12)
