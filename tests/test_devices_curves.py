@@ -33,7 +33,9 @@ def test_endurance_curve_follows_the_weibull(name):
     assert curves["failed"][0] < 0.01 and curves["failed"][-1] > 0.99
 
 
-@pytest.mark.parametrize("name", FAMILY_CARDS)
+@pytest.mark.parametrize(
+    "name", ["rram_hfox", "pcm_gst"] + [pytest.param(n, marks=pytest.mark.slow) for n in ("stt_mtj", "fg_flash")]
+)
 def test_pulse_response_moves_up_then_down(name):
     resp = pulse_response(load(name), cells=64, n_up=20, n_down=20, key=jax.random.key(1))
     g = resp["g"]["mean"]

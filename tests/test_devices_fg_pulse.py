@@ -120,6 +120,7 @@ def test_one_pulse_at_a_time_equals_one_call_and_clips_at_the_window(x64):
     assert np.all(np.asarray(w_hi) < 0.95 * g_max)
 
 
+@pytest.mark.slow  # secondary coverage; the default suite stays under 10 minutes
 def test_d2d_step_spread_at_fabrication(x64):
     dev = _dev(eta_d2d_sigma=0.2)
     fab = _fab(dev, (BIG,), seed=2)

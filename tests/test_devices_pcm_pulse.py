@@ -219,6 +219,7 @@ def test_reset_level_spread(gst):
     assert 0.6 < rho < 0.9  # 0.02² / (0.02² + 0.01²) = 0.8 before clipping
 
 
+@pytest.mark.slow  # secondary coverage; the default suite stays under 10 minutes
 def test_zero_pulses_change_nothing(gst):
     dev = gst
     shape = (300,)

@@ -142,7 +142,10 @@ def test_target_shape_mismatch_is_an_error():
         write_verify(CELL, None, _start(), jnp.ones((3, 3)) * 1e-5, key=jax.random.key(0))
 
 
-@pytest.mark.parametrize("name", ["rram_hfox", "pcm_gst", "fg_flash", "stt_mtj_stochastic"])
+@pytest.mark.parametrize(
+    "name",
+    ["rram_hfox", "pcm_gst", pytest.param("fg_flash", marks=pytest.mark.slow), "stt_mtj_stochastic"],
+)
 def test_write_verify_on_every_family(name):
     # the check on the real pulse models: with exact verify reads, every cell
     # reported converged is within the tolerance, and the others are counted

@@ -379,6 +379,7 @@ def test_fabricate_keeps_common_draws_and_spreads_nl(x64):
     assert np.ptp(np.asarray(out["g"])) == 0
 
 
+@pytest.mark.slow  # secondary coverage; the default suite stays under 10 minutes
 def test_program_sets_cycles_and_same_key_same_result():
     dev = _dev()
     fab = _fab(dev, (M,))

@@ -199,6 +199,7 @@ def test_mtjs_in_the_target_state_stay_and_n_zero_changes_nothing(stoch):
     np.testing.assert_array_equal(np.asarray(out["cycles"]), np.asarray(st["cycles"]) + np.abs(n_np)[:, None])
 
 
+@pytest.mark.slow  # secondary coverage; the default suite stays under 10 minutes
 def test_counts_per_mtj(stoch, x64):
     """`n` with the state's trailing MTJ axis gives each MTJ its own count; energy sums them."""
     dev = xbar.devices.load("stt_mtj_stochastic")
@@ -357,6 +358,7 @@ def test_retention_at_temperature_reads_through_conductance(stoch):
     assert_fraction(flipped, float(dev.flip_probability(t, 330.0)), "thermal flips at 330 K")
 
 
+@pytest.mark.slow  # secondary coverage; the default suite stays under 10 minutes
 # ====================================================================== wear
 def test_worn_out_mtjs_read_stuck_parallel(stt):
     dev = stt

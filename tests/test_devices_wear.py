@@ -204,7 +204,9 @@ def test_cycle_count_keeps_counting_single_pulses_past_float32_integers():
     assert float(naive[0]) == 2.0**25  # what a plain float32 count would have done
 
 
-@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize(
+    "name", ["rram_hfox"] + [pytest.param(n, marks=pytest.mark.slow) for n in FAMILIES if n != "rram_hfox"]
+)
 def test_pulses_count_cycles_in_every_family(name):
     dev = load(name)
     fab = dev.fabricate((50,), key=jax.random.key(12))
