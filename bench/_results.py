@@ -9,6 +9,22 @@ import sys
 from xbar._io import write_json_atomic
 
 
+def best_of(runs, f, *args) -> float:
+    """Seconds of the fastest of `runs` calls ``f(*args)`` (JAX results waited for),
+    after one untimed call that compiles."""
+    import time
+
+    import jax
+
+    jax.block_until_ready(f(*args))
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+
 def save_results(path, results, **extra) -> None:
     """Write ``{"env": …, "results": results}`` to `path` atomically (no-op for None).
     `extra` adds script-specific settings (threads, …) to the environment record."""

@@ -36,7 +36,7 @@ P.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = 
 P.add_argument("--json", default=None)
 P.add_argument("--system-malloc", action="store_true", help="do not keep freed memory in the heap")
 ARGS = P.parse_args()
-from _results import keep_freed_memory, save_results  # noqa: E402
+from _results import best_of, keep_freed_memory, save_results  # noqa: E402
 
 # before jax starts its threads
 KEPT = False if ARGS.system_malloc else keep_freed_memory()
@@ -51,17 +51,6 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from xbar import circuit  # noqa: E402
-
-
-def best(runs, f, *args):
-    jax.block_until_ready(f(*args))
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
 
 _read = jax.jit(lambda v, t: v @ t)
 
@@ -89,16 +78,16 @@ def main():
         # timed: the entry point as users call it (column currents); the diagnostics
         # (iterations) come from one more call with full=True
         fwd = jax.jit(lambda g, v: circuit.solve(g, v, **kw))
-        t_x = best(ARGS.runs, fwd, gj, vj)
+        t_x = best_of(ARGS.runs, fwd, gj, vj)
         sol = jax.jit(lambda g, v: circuit.solve(g, v, full=True, **kw))(gj, vj)
         wts = jnp.asarray(rng.normal(size=ref.shape), dtype)
         fb = jax.jit(jax.value_and_grad(lambda g, v, c: jnp.sum(circuit.solve(g, v, **kw) * c), argnums=(0, 1)))
-        t_fb = best(ARGS.runs, fb, gj, vj, wts)
+        t_fb = best_of(ARGS.runs, fb, gj, vj, wts)
         err = float(np.max(np.abs(np.asarray(fwd(gj, vj), float) - ref) / np.abs(ref)))
 
         t_mat = jax.jit(lambda g: circuit.transfer_matrix(g, **kw))(gj)
-        t_read = best(20, _read, vj, t_mat)
-        t_ideal = best(20, _read, vj, gj)
+        t_read = best_of(20, _read, vj, t_mat)
+        t_ideal = best_of(20, _read, vj, gj)
         row = {
             "size": n,
             "splu_s": t_splu,

@@ -22,7 +22,6 @@ write-verify step. Best of `--runs`.
 from __future__ import annotations
 
 import argparse
-import time
 
 P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 P.add_argument("--rows", type=int, default=1024)
@@ -32,7 +31,7 @@ P.add_argument("--runs", type=int, default=5)
 P.add_argument("--json", default=None)
 ARGS = P.parse_args()
 
-from _results import keep_freed_memory, save_results  # noqa: E402
+from _results import best_of, keep_freed_memory, save_results  # noqa: E402
 
 KEPT = keep_freed_memory()  # before jax starts its threads
 
@@ -46,16 +45,6 @@ from xbar.devices import load, write_verify  # noqa: E402
 EFFECTS = Effects()
 
 
-def best(runs, f, *args):
-    jax.block_until_ready(f(*args))
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        ts.append(time.perf_counter() - t0)
-    return min(ts)
-
-
 def measure(name, shape):
     """One card's row of the table."""
     dev = load(name)
@@ -66,12 +55,12 @@ def measure(name, shape):
     lo, hi = dev.g_min, dev.g_max
     dw = jax.random.normal(k_dw, shape) * 1e-7
     base = jax.jit(lambda g, d: jnp.clip(g + 0.1 * d, lo, hi))
-    t_base = best(ARGS.runs, base, g0, dw)
+    t_base = best_of(ARGS.runs, base, g0, dw)
 
     n_shape = state["s"].shape if "s" in state else shape  # STT-MRAM: per MTJ
     n = jax.random.randint(k_n, n_shape, -2, 3).astype(jnp.int32)
     pulse = jax.jit(lambda s, n, k: dev.pulse(fab, s, n, key=k, effects=EFFECTS))
-    t_pulse = best(ARGS.runs, pulse, state, n, jax.random.key(1))
+    t_pulse = best_of(ARGS.runs, pulse, state, n, jax.random.key(1))
 
     targets = jax.random.uniform(k_t, shape, minval=lo, maxval=hi)
 
@@ -79,11 +68,11 @@ def measure(name, shape):
         return write_verify(dev, fab, s, targets, key=k, tol=tol, max_pulses=budget, max_step=step)
 
     key = jax.random.key(2)
-    t_wv = {b: best(ARGS.runs, jax.jit(lambda s, k, b=b: wv(s, k, b, 1, 1e-3)), state, key) for b in (8, 16)}
+    t_wv = {b: best_of(ARGS.runs, jax.jit(lambda s, k, b=b: wv(s, k, b, 1, 1e-3)), state, key) for b in (8, 16)}
     t_step = max(t_wv[16] - t_wv[8], 0.0) / 8
     wv_full = jax.jit(lambda s, k: wv(s, k, 128, 8, 0.02))
     _, rep = wv_full(state, jax.random.key(3))
-    t_full = best(max(1, ARGS.runs // 2), wv_full, state, jax.random.key(3))
+    t_full = best_of(max(1, ARGS.runs // 2), wv_full, state, jax.random.key(3))
     summary = rep.summary()
     return {
         "card": name,

@@ -28,7 +28,9 @@ from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 
-__all__ = ["Device", "after_programming", "clip_window"]
+__all__ = ["Device", "after_programming", "clip_window", "pulse_counts", "ALL_EFFECTS"]
+
+ALL_EFFECTS = Effects()  # the default of `effects=` arguments: every effect on
 
 _TINY = 1e-30
 K_BOLTZMANN = 1.380649e-23  # J/K (exact, SI 2019)
@@ -44,6 +46,22 @@ def clip_window(g, lo, hi):
     """Clip to ``[lo, hi]``; a target on the boundary is reachable, so its gradient
     is 1 (``jnp.clip`` would give 1/2 at the tie)."""
     return jnp.where(g > hi, hi, jnp.where(g < lo, lo, g))
+
+
+def pulse_counts(name, n, shape):
+    """Validate signed pulse counts: an integer array broadcastable to the cell shape."""
+    if isinstance(n, (bool, np.bool_)) or (hasattr(n, "dtype") and n.dtype == bool):
+        raise TypeError(f"{name}: n: expected signed integer pulse counts, got a bool")
+    n = jnp.asarray(n)
+    if not jnp.issubdtype(n.dtype, jnp.integer):
+        raise TypeError(f"{name}: n: expected signed integer pulse counts, got dtype {n.dtype}")
+    try:
+        out = jnp.broadcast_shapes(n.shape, tuple(shape))
+    except ValueError:
+        out = None
+    if out != tuple(shape):
+        raise ValueError(f"{name}: n: expected a shape broadcastable to the cells' {tuple(shape)}, got {n.shape}")
+    return jnp.broadcast_to(n, shape)
 
 
 def _poly(coeffs, x):

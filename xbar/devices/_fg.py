@@ -4,39 +4,22 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import pytree_dataclass
 from ._base import (
+    ALL_EFFECTS,
     Device,
     _increasing,
     _nonnegative,
     _positive,
     after_programming,
     clip_window,
+    pulse_counts,
 )
 
 __all__ = ["FloatingGate"]
-
-_ALL_EFFECTS = Effects()
-
-
-def _pulse_counts(name, n, shape):
-    """Validate signed pulse counts: an integer array broadcastable to the cell shape."""
-    if isinstance(n, (bool, np.bool_)) or (hasattr(n, "dtype") and n.dtype == bool):
-        raise TypeError(f"{name}: n: expected signed integer pulse counts, got a bool")
-    n = jnp.asarray(n)
-    if not jnp.issubdtype(n.dtype, jnp.integer):
-        raise TypeError(f"{name}: n: expected signed integer pulse counts, got dtype {n.dtype}")
-    try:
-        out = jnp.broadcast_shapes(n.shape, tuple(shape))
-    except ValueError:
-        out = None
-    if out != tuple(shape):
-        raise ValueError(f"{name}: n: expected a shape broadcastable to the cells' {tuple(shape)}, got {n.shape}")
-    return jnp.broadcast_to(n, shape)
 
 
 @pytree_dataclass
@@ -144,7 +127,7 @@ class FloatingGate(Device):
             return self.eta_inj * fab["eta_scale"], self.eta_tun * fab["eta_scale"]
         return self.eta_inj, self.eta_tun
 
-    def pulse(self, fab, state, n, *, key, effects: Effects = _ALL_EFFECTS):
+    def pulse(self, fab, state, n, *, key, effects: Effects = ALL_EFFECTS):
         """Apply `n` pulses per cell (n > 0: hot-electron injection, raising ln I by
         η_inj each; n < 0: Fowler–Nordheim tunnelling, lowering it by η_tun each; an
         integer array broadcastable to the cells). Returns ``(state, energy)``, energy
@@ -158,7 +141,7 @@ class FloatingGate(Device):
         were. Energy: ``n·e_inj`` or ``|n|·e_tun``.
         """
         g0 = state["g"]
-        n = _pulse_counts("FloatingGate.pulse", n, g0.shape)
+        n = pulse_counts("FloatingGate.pulse", n, g0.shape)
         nf = n.astype(g0.dtype)
         m = jnp.abs(nf)
         counted = self.add_cycles(state, m)

@@ -15,6 +15,7 @@ from .._effects import Effects
 from .._tree import is_concrete, pytree_dataclass
 from ._base import (
     _TINY,
+    ALL_EFFECTS,
     Device,
     _increasing,
     _nonnegative,
@@ -25,8 +26,6 @@ from ._base import (
 )
 
 __all__ = ["PCM", "exp_step_increment", "pcm_pair_update"]
-
-_ALL_EFFECTS = Effects()
 
 
 def exp_step_increment(w, *, w_ceiling, dw_min, a, b, gamma, big_a):
@@ -265,7 +264,7 @@ class PCM(Device):
         one = jnp.ones(shape, jnp.result_type(float))
         return one, one, jnp.broadcast_to(self.reset_level, shape)
 
-    def pulse(self, fab, state, n, *, key, effects: Effects = _ALL_EFFECTS):
+    def pulse(self, fab, state, n, *, key, effects: Effects = ALL_EFFECTS):
         """Apply `n` pulses per cell (an integer array broadcastable to the cells):
         ``n > 0`` SET pulses (gradual, each a step of the ExpStep curve with its
         cycle-to-cycle noise), ``n < 0`` one RESET (abrupt, to the device's reset
@@ -432,7 +431,7 @@ def pcm_pair_update(
     n,
     *,
     key,
-    effects: Effects = _ALL_EFFECTS,
+    effects: Effects = ALL_EFFECTS,
     refresh_at=None,
 ):
     """Update a PCM differential pair ``W ∝ G⁺ − G⁻`` by `n` signed pulses per pair,

@@ -18,10 +18,9 @@ import numpy as np
 from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import is_concrete
+from ._base import ALL_EFFECTS
 
 __all__ = ["WriteReport", "one_shot", "write_verify"]
-
-ALL_EFFECTS = Effects()
 
 
 @jax.tree_util.register_dataclass

@@ -31,6 +31,7 @@ from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import is_concrete, pytree_dataclass
 from ._base import (
+    ALL_EFFECTS,
     Device,
     _increasing,
     _nonnegative,
@@ -38,11 +39,11 @@ from ._base import (
     _positive,
     after_programming,
     clip_window,
+    pulse_counts,
 )
 
 __all__ = ["RRAM", "NL_SCALE", "NL_MAX", "nl_to_a", "a_to_nl", "neurosim_curve"]
 
-_ALL_EFFECTS = Effects()
 
 NL_SCALE = 10.10
 """NeuroSim's nonlinearity label is ``NL_SCALE·max_u[g_a(u) − u]`` (compendium §1.5 [D])."""
@@ -209,22 +210,6 @@ def _curve_distance(y0, y1, r):
     return _log1p_over(z) * (y1 - y0) * _phi(r) / w1
 
 
-def _pulse_counts(name, n, shape):
-    """Validate signed pulse counts: an integer array broadcastable to the cell shape."""
-    if isinstance(n, (bool, np.bool_)) or (hasattr(n, "dtype") and n.dtype == bool):
-        raise TypeError(f"{name}: n: expected signed integer pulse counts, got a bool")
-    n = jnp.asarray(n)
-    if not jnp.issubdtype(n.dtype, jnp.integer):
-        raise TypeError(f"{name}: n: expected signed integer pulse counts, got dtype {n.dtype}")
-    try:
-        out = jnp.broadcast_shapes(n.shape, tuple(shape))
-    except ValueError:
-        out = None
-    if out != tuple(shape):
-        raise ValueError(f"{name}: n: expected a shape broadcastable to the cells' {tuple(shape)}, got {n.shape}")
-    return jnp.broadcast_to(n, shape)
-
-
 @pytree_dataclass
 class RRAM(Device):
     """Filamentary RRAM (HfOx/TaOx) read as an analog conductance.
@@ -332,7 +317,7 @@ class RRAM(Device):
             return fab["inv_a_ltp"], fab["inv_a_ltd"]
         return _rate_of_nl(self.nl_ltp), _rate_of_nl(self.nl_ltd)
 
-    def pulse(self, fab, state, n, *, key, effects: Effects = _ALL_EFFECTS):
+    def pulse(self, fab, state, n, *, key, effects: Effects = ALL_EFFECTS):
         """Apply `n` identical write pulses per cell (n > 0: SET / potentiation, n < 0:
         RESET / depression; an integer array broadcastable to the cells). Returns
         ``(state, energy)``, energy per cell in joules.
@@ -354,7 +339,7 @@ class RRAM(Device):
         ``V_w²·C_wire`` belongs to the array, not to the cell.
         """
         g0 = state["g"]
-        n = _pulse_counts("RRAM.pulse", n, g0.shape)
+        n = pulse_counts("RRAM.pulse", n, g0.shape)
         nf = n.astype(g0.dtype)
         m = jnp.abs(nf)
         counted = self.add_cycles(state, m)

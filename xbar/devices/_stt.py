@@ -14,6 +14,7 @@ from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import is_concrete, pytree_dataclass, static_field
 from ._base import (
+    ALL_EFFECTS,
     Device,
     _nonnegative,
     _positive,
@@ -23,7 +24,6 @@ from ._base import (
 
 __all__ = ["STTMRAM", "switching_probability", "write_error_rate"]
 
-_ALL_EFFECTS = Effects()
 
 _PI2_4 = math.pi**2 / 4.0
 
@@ -176,30 +176,29 @@ class STTMRAM(Device):
         """Probability an MTJ differs from its written state after t seconds."""
         return -0.5 * jnp.expm1(-2.0 * t / self.tau_at(temperature))
 
+    def _pulse_law(self, i, t_p, temperature, i_c0):
+        """Arguments of the module-level switching laws for the card's parameters: the
+        write pulse `i_write`, `t_write` unless given, Δ at `temperature`."""
+        args = (self.i_write if i is None else i, self.t_write if t_p is None else t_p)
+        kwargs = dict(
+            delta=self.delta_at(temperature),
+            i_c0=self.i_c0 if i_c0 is None else i_c0,
+            tau0=self.tau0,
+            b=self.b_exp,
+            tau_d=self.tau_d,
+        )
+        return args, kwargs
+
     def switching_probability(self, i=None, t_p=None, *, temperature=None, i_c0=None):
         """`switching_probability` with the card's parameters (write pulse `i_write`,
         `t_write` unless given)."""
-        return switching_probability(
-            self.i_write if i is None else i,
-            self.t_write if t_p is None else t_p,
-            delta=self.delta_at(temperature),
-            i_c0=self.i_c0 if i_c0 is None else i_c0,
-            tau0=self.tau0,
-            b=self.b_exp,
-            tau_d=self.tau_d,
-        )
+        args, kwargs = self._pulse_law(i, t_p, temperature, i_c0)
+        return switching_probability(*args, **kwargs)
 
     def pulse_write_error_rate(self, i=None, t_p=None, *, temperature=None, i_c0=None):
         """`write_error_rate` (1 − P, without cancellation) with the card's parameters."""
-        return write_error_rate(
-            self.i_write if i is None else i,
-            self.t_write if t_p is None else t_p,
-            delta=self.delta_at(temperature),
-            i_c0=self.i_c0 if i_c0 is None else i_c0,
-            tau0=self.tau0,
-            b=self.b_exp,
-            tau_d=self.tau_d,
-        )
+        args, kwargs = self._pulse_law(i, t_p, temperature, i_c0)
+        return write_error_rate(*args, **kwargs)
 
     def fabricate(self, shape, *, key) -> dict:
         """Per MTJ (trailing axis of length k): parallel and antiparallel conductances
@@ -277,7 +276,7 @@ class STTMRAM(Device):
         n,
         *,
         key,
-        effects: Effects = _ALL_EFFECTS,
+        effects: Effects = ALL_EFFECTS,
         i_write=None,
         t_write=None,
         temperature=None,
