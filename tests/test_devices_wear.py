@@ -40,6 +40,25 @@ def test_failure_fraction_follows_the_cards_weibull(name, x64):
     assert abs(on.mean() - p_on) <= 3 * np.sqrt(p_on * (1 - p_on) / on.size) + 1e-12
 
 
+def test_float32_failure_test_agrees_with_the_weibull_probability_per_cell():
+    """`wear` compares ``k·ln(N/n63)`` with the cell's ``ln E`` (polynomial log in
+    float32); each cell must fail exactly when the float64 Weibull probability passes
+    its uniform draw ``u = 1 − exp(−E)``, except within float32 rounding of the tie."""
+    dev = load("pcm_gst")
+    fab = _base_fab(dev, (N_CELLS,), seed=3)
+    log_e = np.asarray(fab["wear"]["log_e"], np.float64)
+    assert fab["wear"]["log_e"].dtype == jnp.float32
+    u = -np.expm1(-np.exp(log_e))
+    n63, k = float(dev.endurance_n63), float(dev.endurance_k)
+    for ratio in [0.03, 0.3, 1.0, 3.0]:
+        cycles = jnp.full((N_CELLS,), ratio * n63, jnp.float32)
+        failed = np.asarray(dev.wear(fab, cycles)["failed"])
+        p = -np.expm1(-(float(cycles[0]) / n63) ** k)
+        tie = np.abs(np.log(-np.log1p(-u)) - np.log(-np.log1p(-p))) < 1e-5
+        assert np.array_equal(failed[~tie], (p > u)[~tie]), ratio
+        assert 0 < failed.mean() < 1
+
+
 def test_failure_is_monotone_in_cycles():
     dev = load("rram_hfox")
     fab = _base_fab(dev, (5000,))

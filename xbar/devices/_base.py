@@ -64,6 +64,13 @@ def pulse_counts(name, n, shape):
     return jnp.broadcast_to(n, shape)
 
 
+def _log_cycles(cycles):
+    """``ln max(N, 1)`` of write-cycle counts (no gradient flows through counts; float32
+    uses the polynomial log of `xbar._random`, the hot path of every pulse)."""
+    n = jnp.maximum(jnp.asarray(cycles, dtype=jnp.result_type(float)), 1.0)
+    return _rnd.log_f32(n) if n.dtype == jnp.float32 else jnp.log(n)
+
+
 def _poly(coeffs, x):
     """sum_k coeffs[k] x**k (ascending powers)."""
     out = jnp.zeros_like(x)
@@ -206,12 +213,15 @@ class Device:
 
     # ------------------------------------------------------------------ endurance
     def wear_draws(self, shape, *, key) -> dict:
-        """Per cell, fixed at fabrication: ``"u"`` uniform in (0, 1) — the cell fails
-        once the Weibull failure probability at its cycle count passes ``u``, so
-        failure is monotone in cycles — and ``"on"``, whether a failure leaves it
-        stuck on (probability `endurance_p_on`) or off."""
+        """Per cell, fixed at fabrication: ``"log_e"``, the log of a unit-exponential
+        draw ``E = −ln(1 − u)`` (u uniform) — the cell fails once the Weibull failure
+        probability at its cycle count passes ``u``, i.e. once ``(N/endurance_n63)^k > E``,
+        so failure is monotone in cycles — and ``"on"``, whether a failure leaves it
+        stuck on (probability `endurance_p_on`) or off. Storing ``ln E`` makes the test
+        per pulse one comparison against ``k·ln(N/endurance_n63)`` (`wear`)."""
         k_u, k_on = jax.random.split(key)
-        return {"u": _rnd.uniform(k_u, shape), "on": _rnd.uniform(k_on, shape) < self.endurance_p_on}
+        u = _rnd.uniform(k_u, shape)
+        return {"log_e": jnp.log(-jnp.log1p(-u)), "on": _rnd.uniform(k_on, shape) < self.endurance_p_on}
 
     def failure_probability(self, cycles):
         """Weibull probability that a cell has worn out after `cycles` write pulses:
@@ -221,8 +231,10 @@ class Device:
 
     def wear_decades(self, cycles):
         """Decades of cycling beyond `wear_n_th` (0 before it)."""
-        n = jnp.maximum(jnp.asarray(cycles, dtype=jnp.result_type(float)), 1.0)
-        return jnp.maximum(jnp.log10(n / self.wear_n_th), 0.0)
+        return self._wear_decades(_log_cycles(cycles))
+
+    def _wear_decades(self, ln_n):
+        return jnp.maximum((ln_n - jnp.log(self.wear_n_th)) * (1.0 / np.log(10.0)), 0.0)
 
     def wear(self, fab, cycles) -> dict:
         """Endurance state of each cell after `cycles` write pulses (compendium §1.7):
@@ -231,15 +243,18 @@ class Device:
           ``max(0, 1 − wear_window_beta·d)`` with ``d`` the decades beyond `wear_n_th`;
         - ``"c2c"``: the factor on cycle-to-cycle noise, ``1 + wear_c2c_growth·d``;
         - ``"failed"``: worn out (Weibull in cycles, `failure_probability`, against the
-          cell's draw fixed at fabrication);
+          cell's draw fixed at fabrication, `wear_draws`);
         - ``"fail_on"``: a failed cell is stuck on (else off).
+
+        One logarithm per cell serves all three: ``ln N``.
         """
-        d = self.wear_decades(cycles)
+        ln_n = _log_cycles(cycles)
+        d = self._wear_decades(ln_n)
         draws = fab["wear"]
         return {
             "window": jnp.maximum(1.0 - self.wear_window_beta * d, 0.0),
             "c2c": 1.0 + self.wear_c2c_growth * d,
-            "failed": self.failure_probability(cycles) > draws["u"],
+            "failed": self.endurance_k * (ln_n - jnp.log(self.endurance_n63)) > draws["log_e"],
             "fail_on": draws["on"],
         }
 

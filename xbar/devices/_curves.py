@@ -116,7 +116,7 @@ def endurance_curves(device, *, cycles=None, cells: int = 2000, key, effects=Non
     n63 = float(device.endurance_n63)
     cycles = np.logspace(1, np.log10(30 * n63), 60) if cycles is None else np.asarray(cycles, float)
     fab = device.fabricate((cells,), key=key)
-    shape = fab["wear"]["u"].shape  # per cell (per MTJ for STT-MRAM)
+    shape = fab["wear"]["on"].shape  # per cell (per MTJ for STT-MRAM)
 
     def at(n):
         c = jnp.full(shape, n)
