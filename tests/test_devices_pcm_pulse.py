@@ -267,9 +267,29 @@ def test_pulses_for_reaches_the_nearest_nominal_state(gst, x64):
     n = np.asarray(dev.pulses_for(fab, st, jnp.asarray(g_t)))
     assert n.dtype == np.int32 and np.all(n >= 0)
     near = np.argmin(np.abs(curve[:, None] - g_t[None, :]), axis=0)
-    np.testing.assert_array_equal(n, near)
+    # the closed-form count is the nearest point's except at near-ties: a target within
+    # 1 % of a step of the midpoint between two curve points may get either of them
+    k = np.clip(np.searchsorted(curve, g_t) - 1, 0, len(curve) - 2)
+    tie = np.abs(g_t - 0.5 * (curve[k] + curve[k + 1])) < 0.01 * (curve[k + 1] - curve[k])
+    np.testing.assert_array_equal(n[~tie], near[~tie])
+    assert np.all(np.abs(n - near) <= 1) and tie.mean() < 0.05  # the exemption stays small
     out, _ = dev.pulse(fab, st, n, key=jax.random.key(0), effects=NOISE_FREE)
-    np.testing.assert_allclose(_f64(out["g"]), curve[near], rtol=1e-10)
+    np.testing.assert_allclose(_f64(out["g"]), curve[n], rtol=1e-10)
+
+
+def test_set_pulse_index_counts_the_expstep_recurrence(gst, x64):
+    """The Abel function: one nominal SET pulse raises it by 1, to 0.05 of a pulse on the
+    large first steps from the bottom and to 0.01 beyond a quarter of the range."""
+    dev = gst
+    per_s = float(dev._w_per_siemens())
+    for g0 in [float(dev.g_min), 2 * US, 8 * US]:
+        curve = np.asarray(dev.set_curve(jnp.asarray(g0), 80))
+        w = (curve - float(dev.g_min)) * per_s
+        w = w[w < float(dev.set_w_range) - 1e-9]  # before the (clipped) top
+        h = np.asarray(dev.set_pulse_index(jnp.asarray(w)))
+        err = np.abs(np.diff(h) - 1.0)
+        assert err.max() < 0.05, (g0, err.max())
+        assert err[w[:-1] > 0.25 * float(dev.set_w_range)].max() < 0.01
 
 
 def test_pulses_for_resets_first_when_the_target_is_below(gst, x64):
