@@ -53,7 +53,7 @@ def test_float32_failure_test_agrees_with_the_weibull_probability_per_cell():
     for ratio in [0.03, 0.3, 1.0, 3.0]:
         cycles = jnp.full((N_CELLS,), ratio * n63, jnp.float32)
         failed = np.asarray(dev.wear(fab, cycles)["failed"])
-        p = -np.expm1(-(float(cycles[0]) / n63) ** k)
+        p = -np.expm1(-((float(cycles[0]) / n63) ** k))
         tie = np.abs(np.log(-np.log1p(-u)) - np.log(-np.log1p(-p))) < 1e-5
         assert np.array_equal(failed[~tie], (p > u)[~tie]), ratio
         assert 0 < failed.mean() < 1
