@@ -7,14 +7,21 @@ For each card, on a `--rows` × `--cols` array (default 1024 × 1024), in one pr
   physics);
 - `pulse`: one jitted ``device.pulse(fab, state, n, key=...)`` with a random signed
   pulse count per cell in −2…2 (write noise, variation and wear on);
+- `quiet`: the same pulse with write noise off (the device physics without its random
+  draws);
+- `normal`: one standard-normal draw per cell with `xbar._random.normal` — the floor of
+  any pulse with Gaussian cycle-to-cycle noise;
 - `wv step`: the marginal cost of one `write_verify` iteration (a verify read with
   read noise, the nominal pulse count, one pulse call), from two runs with one pulse
   per step, tol 0.1 % and budgets of 8 and 16 pulses: ``(t16 − t8)/8``;
 - `wv total`: a full write-verify to random targets (tol 2 % of the range, budget
-  128 pulses, up to 8 pulses per step), with its converged count, pulses and energy.
+  128 pulses, up to 8 pulses per step), with its converged count, pulses and energy
+  (STT-MRAM: random levels of its compound synapse, driven per device).
 
 Ratios are against `base`; the issue's target is ≤ 3× for the pulse update and for a
-write-verify step. Best of `--runs`.
+write-verify step. STT-MRAM devices hold `mtjs_per_device` MTJs each, which switch
+and wear one by one: its rows also give `base_mtj`, the plain update of one value per
+MTJ, and the pulse's ratio to it. Best of `--runs`.
 
     python bench/devices.py [--rows 1024] [--cols 1024] [--cards rram_hfox,...] [--json F]
 """
@@ -39,7 +46,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from xbar import Effects  # noqa: E402
+from xbar import Effects, _random  # noqa: E402
 from xbar.devices import load, write_verify  # noqa: E402
 
 EFFECTS = Effects()
@@ -61,8 +68,18 @@ def measure(name, shape):
     n = jax.random.randint(k_n, n_shape, -2, 3).astype(jnp.int32)
     pulse = jax.jit(lambda s, n, k: dev.pulse(fab, s, n, key=k, effects=EFFECTS))
     t_pulse = best_of(ARGS.runs, pulse, state, n, jax.random.key(1))
+    quiet = jax.jit(lambda s, n, k: dev.pulse(fab, s, n, key=k, effects=Effects(write_noise=False)))
+    t_quiet = best_of(ARGS.runs, quiet, state, n, jax.random.key(1))
+    t_normal = best_of(ARGS.runs, jax.jit(lambda k: _random.normal(k, shape)), jax.random.key(4))
+    t_base_mtj = None
+    if n_shape != shape:
+        g_m, dw_m = jnp.full(n_shape, 0.5 * (lo + hi)), jax.random.normal(k_dw, n_shape) * 1e-7
+        t_base_mtj = best_of(ARGS.runs, base, g_m, dw_m)
 
     targets = jax.random.uniform(k_t, shape, minval=lo, maxval=hi)
+    if hasattr(dev, "mtjs_per_device"):  # STT-MRAM: its levels (k + 1 of them) are what it can hold
+        level = (dev.g_max - dev.g_min) / dev.mtjs_per_device
+        targets = dev.g_min + jnp.round((targets - dev.g_min) / level) * level
 
     def wv(s, k, budget, step, tol):
         return write_verify(dev, fab, s, targets, key=k, tol=tol, max_pulses=budget, max_step=step)
@@ -80,6 +97,12 @@ def measure(name, shape):
         "base_s": t_base,
         "pulse_s": t_pulse,
         "pulse_ratio": t_pulse / t_base,
+        "quiet_s": t_quiet,
+        "quiet_ratio": t_quiet / t_base,
+        "normal_s": t_normal,
+        "normal_ratio": t_normal / t_base,
+        "base_mtj_s": t_base_mtj,
+        "pulse_ratio_mtj": None if t_base_mtj is None else t_pulse / t_base_mtj,
         "wv_step_s": t_step,
         "wv_step_ratio": t_step / t_base,
         "wv_total_s": t_full,
@@ -95,18 +118,21 @@ def main():
     shape = (ARGS.rows, ARGS.cols)
     rows = []
     print(f"{shape[0]} x {shape[1]} cells, freed memory kept: {KEPT}")
-    head = f"{'card':<20}{'base ms':>9}{'pulse ms':>10}{'ratio':>8}{'wv step ms':>12}{'ratio':>8}"
-    print(head + f"{'wv total s':>12}{'iters':>7}")
+    head = f"{'card':<12}{'base ms':>8}{'pulse ms':>9}{'ratio':>7}{'quiet':>7}{'normal':>7}"
+    print(head + f"{'wv step ms':>11}{'ratio':>8}{'wv total s':>11}{'iters':>6}")
     for name in ARGS.cards.split(","):
         row = measure(name, shape)
         rows.append(row)
         print(
-            f"{name:<20}{row['base_s'] * 1e3:>9.2f}{row['pulse_s'] * 1e3:>10.2f}{row['pulse_ratio']:>7.1f}x"
-            f"{row['wv_step_s'] * 1e3:>12.2f}{row['wv_step_ratio']:>7.1f}x{row['wv_total_s']:>12.3f}"
-            f"{row['wv_iterations']:>7}"
+            f"{name:<12}{row['base_s'] * 1e3:>8.2f}{row['pulse_s'] * 1e3:>9.2f}{row['pulse_ratio']:>6.1f}x"
+            f"{row['quiet_ratio']:>6.1f}x{row['normal_ratio']:>6.1f}x"
+            f"{row['wv_step_s'] * 1e3:>11.2f}{row['wv_step_ratio']:>7.1f}x{row['wv_total_s']:>11.3f}"
+            f"{row['wv_iterations']:>6}"
         )
+        if row["base_mtj_s"] is not None:
+            print(f"{'':<12}per MTJ: base {row['base_mtj_s'] * 1e3:.2f} ms, pulse {row['pulse_ratio_mtj']:.1f}x")
         print(
-            f"{'':<20}write-verify: {row['wv_converged']} converged, {row['wv_not_converged']} not, "
+            f"{'':<12}write-verify: {row['wv_converged']} converged, {row['wv_not_converged']} not, "
             f"{row['wv_pulses_mean']:.1f} pulses/cell, {row['wv_energy_J']:.3g} J"
         )
     save_results(ARGS.json, rows, freed_memory_kept=KEPT)

@@ -541,9 +541,14 @@ def test_vmap_over_keys_equals_loop(gst):
 
 def test_errors(gst):
     fab, st = _programmed(gst, 3 * US, (4,))
-    with pytest.raises(TypeError, match="n: expected an integer array"):
+    with pytest.raises(TypeError, match=r"PCM\.pulse: n: expected signed integer pulse counts, got dtype float"):
         gst.pulse(fab, st, jnp.ones(4), key=jax.random.key(0))
-    with pytest.raises(TypeError, match="n: expected an integer array"):
+    with pytest.raises(TypeError, match=r"PCM\.pulse: n: .* got a bool"):
+        gst.pulse(fab, st, jnp.ones(4, bool), key=jax.random.key(0))
+    shape_error = r"PCM\.pulse: n: expected a shape broadcastable to the cells' \(4,\), got \(3,\)"
+    with pytest.raises(ValueError, match=shape_error):
+        gst.pulse(fab, st, jnp.ones(3, jnp.int32), key=jax.random.key(0))
+    with pytest.raises(TypeError, match=r"pcm_pair_update: n: expected signed integer pulse counts"):
         pcm_pair_update(gst, fab, fab, st, st, 1.5, key=jax.random.key(0))
     with pytest.raises(ValueError, match="refresh_frac"):
         dataclasses.replace(gst, refresh_frac=1.5)

@@ -168,3 +168,42 @@ def test_write_verify_on_every_family(name):
     assert np.all(np.asarray(rep.pulses) <= 300) and s["energy_total_J"] > 0
     g = np.asarray(dev.conductance(fab, state, 0.0, effects=eff))
     np.testing.assert_allclose(g - np.asarray(targets), err, rtol=1e-5, atol=1e-12)
+
+
+def test_stt_write_verify_per_mtj_reaches_intermediate_levels(x64):
+    """Addressing each MTJ of a compound synapse (`pulses_for=dev.pulses_for_mtjs`):
+    write-verify at a sub-critical (stochastic) pulse brings devices to an exact
+    intermediate level of parallel MTJs, pulsing only the MTJs still missing, so no
+    device overshoots."""
+    from xbar.devices import load
+
+    dev = load("stt_mtj_stochastic")
+    shape = (400,)
+    fab = dev.fabricate(shape, key=jax.random.key(30))
+    eff = Effects(read_noise=False, d2d=False, stuck=False)
+    state = dev.program(fab, jnp.full(shape, dev.g_min), key=jax.random.key(31), effects=eff)
+    k = dev.mtjs_per_device
+    levels = np.random.default_rng(32).integers(1, k, shape)  # intermediate levels only
+    targets = jnp.asarray(float(dev.g_min) + levels * (float(dev.g_p) - float(dev.g_ap)))
+    rule_calls = []
+
+    def rule(f, s, g):
+        n = dev.pulses_for_mtjs(f, s, g)
+        rule_calls.append(n.shape)
+        return n
+
+    kw = dict(key=jax.random.key(33), tol=0.4 / k, max_pulses=256, effects=eff)  # within half a level
+    new_state, rep = write_verify(dev, fab, state, targets, pulses_for=rule, **kw)
+    assert rule_calls and rule_calls[0] == shape + (k,)  # the rule's per-MTJ counts were used
+    conv = np.asarray(rep.converged)
+    assert conv.mean() > 0.95
+    m = np.asarray(jnp.sum(new_state["s"], axis=-1))
+    np.testing.assert_array_equal(m[conv], levels[conv])
+    # only the MTJs still missing get pulses, so no device overshoots its level
+    assert np.all(m <= levels)
+    assert np.asarray(rep.pulses).sum() > 0 and rep.summary()["energy_total_J"] > 0
+
+
+def test_pulses_for_must_be_callable():
+    with pytest.raises(TypeError, match="pulses_for: expected a callable"):
+        write_verify(CELL, None, _start(), 1e-5, key=jax.random.key(0), pulses_for=3)

@@ -412,8 +412,12 @@ def test_gradient_of_the_switching_probability(x64):
 
 def test_errors(stoch):
     fab, st = _antiparallel(stoch, n_dev=4)
-    with pytest.raises(TypeError, match="n: expected an integer array"):
+    with pytest.raises(TypeError, match=r"STTMRAM\.pulse: n: expected signed integer pulse counts, got dtype float"):
         stoch.pulse(fab, st, jnp.ones(4), key=jax.random.key(0))
+    with pytest.raises(TypeError, match=r"STTMRAM\.pulse: n: .* got a bool"):
+        stoch.pulse(fab, st, True, key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"STTMRAM\.pulse: n: expected a shape broadcastable to the cells' \(4,\)"):
+        stoch.pulse(fab, st, jnp.ones(3, jnp.int32), key=jax.random.key(0))
     for key, value in [("i_c0", 0.0), ("t_write", -1e-9), ("tau_d", 0.0), ("b_exp", 0.0), ("i_write", -1.0)]:
         with pytest.raises(ValueError, match=key):
             dataclasses.replace(stoch, **{key: value})

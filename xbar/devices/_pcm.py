@@ -23,6 +23,7 @@ from ._base import (
     _positive,
     after_programming,
     clip_window,
+    pulse_counts,
 )
 
 __all__ = ["PCM", "exp_step_increment", "pcm_pair_update"]
@@ -273,7 +274,7 @@ class PCM(Device):
         cells that are done masked. The state's ``"g"`` is the conductance right after
         the last pulse (drift restarts from it; the drift exponent follows the new
         state through ``"g_target"``, with the device's own draw kept)."""
-        n = _check_counts(n, jnp.shape(state["g"]))
+        n = pulse_counts("PCM.pulse", n, jnp.shape(state["g"])).astype(jnp.int32)
         return _jit_pulse(self, fab, state, n, key, effects=effects)
 
     def _pulse(self, fab, state, n, key, *, effects: Effects):
@@ -399,13 +400,6 @@ class PCM(Device):
         return jnp.where(reset_first, -1, jnp.where(below, 0, k_up)).astype(jnp.int32)
 
 
-def _check_counts(n, shape):
-    n = jnp.broadcast_to(jnp.asarray(n), shape)
-    if not jnp.issubdtype(n.dtype, jnp.integer):
-        raise TypeError(f"n: expected an integer array of pulse counts, got dtype {n.dtype}")
-    return n.astype(jnp.int32)
-
-
 # `pulse` and `pulses_for` run compiled (once per card structure, shape and effects; inlined
 # when the caller is jitted): eagerly, their many small array operations would each be
 # compiled for every new shape, and their loops at every call.
@@ -488,7 +482,7 @@ def pcm_pair_update(
     refreshed.
     """
     k_pos, k_neg, k_rp, k_rn, k_set = jax.random.split(key, 5)
-    n = _check_counts(n, jnp.shape(state_pos["g"]))
+    n = pulse_counts("pcm_pair_update", n, jnp.shape(state_pos["g"])).astype(jnp.int32)
     state_pos, e_pos = device.pulse(fab_pos, state_pos, jnp.maximum(n, 0), key=k_pos, effects=effects)
     state_neg, e_neg = device.pulse(fab_neg, state_neg, jnp.maximum(-n, 0), key=k_neg, effects=effects)
     energy = e_pos + e_neg

@@ -84,7 +84,7 @@ def _target(device, g_target, state):
 def _per_cell(n, cells):
     """|n| summed to the cell shape (STT-MRAM pulses come per MTJ)."""
     a = jnp.abs(n)
-    return jnp.sum(a, axis=tuple(range(len(cells), a.ndim))) if a.ndim > len(cells) else a
+    return jnp.sum(a, axis=tuple(range(len(cells), a.ndim)), dtype=a.dtype) if a.ndim > len(cells) else a
 
 
 def _expand(mask, n):
@@ -109,11 +109,20 @@ def _check_budget(name, value):
         raise ValueError(f"{name}: expected a positive int, got {value!r}")
 
 
-def one_shot(device, fab, state, g_target, *, key, effects: Effects = ALL_EFFECTS):
-    """Open-loop write: the nominal number of pulses (`pulses_for`) toward `g_target`
-    [S] in one go, with no verify. Returns ``(state, WriteReport)``."""
+def _count_rule(device, pulses_for):
+    if pulses_for is None:
+        return device.pulses_for
+    if not callable(pulses_for):
+        raise TypeError(f"pulses_for: expected a callable (fab, state, g_target) -> n, got {type(pulses_for).__name__}")
+    return pulses_for
+
+
+def one_shot(device, fab, state, g_target, *, key, effects: Effects = ALL_EFFECTS, pulses_for=None):
+    """Open-loop write: the nominal number of pulses (`pulses_for`, the device's own
+    rule by default) toward `g_target` [S] in one go, with no verify. Returns
+    ``(state, WriteReport)``."""
     target = _target(device, g_target, state)
-    n = device.pulses_for(fab, state, target)
+    n = _count_rule(device, pulses_for)(fab, state, target)
     state, energy = device.pulse(fab, state, n, key=key, effects=effects)
     g = device.conductance(fab, state, 0.0, effects=effects)
     report = WriteReport(
@@ -137,6 +146,7 @@ def write_verify(
     max_pulses: int = 256,
     max_step: int = 8,
     effects: Effects = ALL_EFFECTS,
+    pulses_for=None,
 ):
     """Iterative program-and-verify: read every cell, stop those within `tol` of
     their target, pulse the others toward it, and repeat up to `max_pulses` pulses per
@@ -155,6 +165,11 @@ def write_verify(
       `pulses_for`, capped, and at least one toward the target).
     - `effects`: which effects act (write noise, read noise in the verify reads,
       device variation, wear).
+    - `pulses_for`: the nominal count rule ``(fab, state, g_target) -> n``, by default
+      ``device.pulses_for`` (one count per cell). A rule may return one count per MTJ
+      for STT-MRAM arrays that address each MTJ of a compound synapse:
+      ``pulses_for=dev.pulses_for_mtjs`` switches only the MTJs that must change, so
+      a device can stop at an intermediate level.
 
     **Returns:** ``(state, WriteReport)``. A verify read costs ``v_read²·G·t_read``;
     write pulses cost what the family's `pulse` reports.
@@ -163,6 +178,7 @@ def write_verify(
         raise ValueError(f"tol: expected a fraction of the conductance range in (0, 1), got {tol!r}")
     _check_budget("max_pulses", max_pulses)
     _check_budget("max_step", max_step)
+    count_rule = _count_rule(device, pulses_for)
     target = _target(device, g_target, state)
     band = tol * (device.g_max - device.g_min)
     zeros_i = jnp.zeros(target.shape, jnp.int32)
@@ -178,7 +194,7 @@ def write_verify(
         energy = energy + jnp.where(active, _read_energy(device, g), 0.0)
         reads = reads + active
         active = active & (jnp.abs(g - target) > band) & (pulses < max_pulses)
-        n = device.pulses_for(fab, state, target)
+        n = count_rule(fab, state, target)
         if n.shape == target.shape:  # one count per cell: at least one toward the target
             n = jnp.where(n == 0, jnp.sign(target - g), n)
         left = _expand(max_pulses - pulses, n)

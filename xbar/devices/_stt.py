@@ -20,6 +20,7 @@ from ._base import (
     _positive,
     _probability,
     after_programming,
+    pulse_counts,
 )
 
 __all__ = ["STTMRAM", "switching_probability", "write_error_rate"]
@@ -295,13 +296,10 @@ class STTMRAM(Device):
         ``(state, energy)``, the energy per device ``Σ_MTJ |n|·I·v_write·t_p`` [J]
         (``|n|·k·I·v_write·t_p`` for a count per device)."""
         s_shape = state["s"].shape
-        n = jnp.asarray(n)
-        if n.ndim == len(s_shape):  # one count per MTJ
-            n = jnp.broadcast_to(n, s_shape)
+        if jnp.ndim(n) == len(s_shape):  # one count per MTJ
+            n = pulse_counts("STTMRAM.pulse", n, s_shape)
         else:
-            n = jnp.broadcast_to(jnp.broadcast_to(n, s_shape[:-1])[..., None], s_shape)
-        if not jnp.issubdtype(n.dtype, jnp.integer):
-            raise TypeError(f"n: expected an integer array of pulse counts, got dtype {n.dtype}")
+            n = jnp.broadcast_to(pulse_counts("STTMRAM.pulse", n, s_shape[:-1])[..., None], s_shape)
         if temperature is not None:
             _positive("temperature", temperature)
         i = self.i_write if i_write is None else jnp.asarray(i_write)
