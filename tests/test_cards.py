@@ -292,6 +292,12 @@ def test_format_card_lists_every_key_and_reference(name):
     for key, ref in card.references.items():
         assert f"[{key}] {ref}" in text
     assert card.title in text and card.path in text
+    # every derived value or placeholder is named in the summary line above the table
+    derived = [k for k, p in card.params.items() if p.tag == "D"]
+    head = " ".join(text.split("\nkey ")[0].split())
+    summary = head.split("derived here or placeholders (tag D, see the notes): ")
+    assert len(summary) == 2 and derived, name
+    assert summary[1].split(", ") == derived
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,6 +52,21 @@ def test_console_script_is_installed():
     assert out.returncode == 0 and "stt_mtj" in out.stdout
 
 
+def test_output_into_a_closed_pipe_is_not_an_error():
+    """`xbar devices show NAME | head` closes the pipe early: exit 0, no traceback."""
+    import sys
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "xbar", "devices", "show", "pcm_hermes14"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    p.stdout.close()  # the reader is gone before anything is written
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 0, err
+    assert b"Traceback" not in err
+
+
 def test_demo_quick_writes_json_and_plot(tmp_path, capsys):
     js, png = tmp_path / "out" / "demo.json", tmp_path / "demo.png"
     assert main(["demo", "--quick", "--no-progress", "--json", str(js), "--plot", str(png)]) == 0

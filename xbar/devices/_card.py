@@ -768,6 +768,10 @@ def format_card(card: Card) -> str:
     lines = [f"{card.name} ({card.family}): {card.title}", f"file: {card.path}"]
     if card.description:
         lines += textwrap.wrap(" ".join(card.description.split()), width=96)
+    derived = [k for k, p in card.params.items() if p.tag == "D"]
+    if derived:
+        lines += textwrap.wrap(f"derived here or placeholders (tag D, see the notes): {', '.join(derived)}",
+                               width=96, subsequent_indent="  ")
     lines.append("")
     for j, r in enumerate(rows):
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
