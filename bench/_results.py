@@ -25,6 +25,32 @@ def best_of(runs, f, *args) -> float:
     return min(ts)
 
 
+def paired_ratio(runs, f, f_args, base, base_args) -> tuple[float, float]:
+    """``(seconds of f, ratio to base)``: `runs` rounds, each timing one call of `f` and
+    one of `base` back to back (both compiled first), so that both see the same machine
+    conditions; the time is f's fastest, the ratio the median of the per-round ratios
+    (steadier than a ratio of minima taken at different moments on a noisy VM)."""
+    import time
+
+    import jax
+
+    jax.block_until_ready(f(*f_args))
+    jax.block_until_ready(base(*base_args))
+    ts, ratios = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(*f_args))
+        t1 = time.perf_counter()
+        jax.block_until_ready(base(*base_args))
+        t2 = time.perf_counter()
+        ts.append(t1 - t0)
+        ratios.append((t1 - t0) / (t2 - t1))
+    ratios.sort()
+    mid = len(ratios) // 2
+    median = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    return min(ts), median
+
+
 def save_results(path, results, **extra) -> None:
     """Write ``{"env": …, "results": results}`` to `path` atomically (no-op for None).
     `extra` adds script-specific settings (threads, …) to the environment record."""
