@@ -157,6 +157,7 @@ def test_ir_drop_shrinks_outputs_monotonically_in_wire_resistance(x64):
     assert np.all(y_prev < 0.95 * np.asarray(x @ w)[0])  # 32 Ω: a clear effect
 
 
+@pytest.mark.slow  # secondary (10 s class); run with -m slow
 def test_ir_drop_grows_with_tile_size(x64):
     w = jax.random.uniform(jax.random.key(4), (ROWS, COLS), minval=0.2, maxval=1.0)
     x = jnp.ones((4, ROWS))
@@ -225,6 +226,7 @@ def _spikes(key, shape, p=0.5):
     return jax.random.bernoulli(key, p, shape).astype(jnp.float32)
 
 
+@pytest.mark.slow  # secondary (10 s class); run with -m slow
 def test_spiking_layers_run_under_jit_with_circuit_specs():
     """`Network.run` (each layer's `SpikingDense.run`) with every layer on a circuit
     array: negligible wires give the ideal spikes; 100 Ω per cell pitch gives smaller

@@ -356,6 +356,7 @@ def test_nonconvergence_is_reported_under_jit(x64):
     assert np.all(np.asarray(sol.residual) > 1e-14)
 
 
+@pytest.mark.slow  # secondary (10 s class); run with -m slow
 def test_transfer_matrix_in_chunks_equals_one_solve(x64):
     # chunks of right-hand sides bound memory for large arrays; the result must not change
     g, _, _ = _rand(21)
@@ -369,6 +370,7 @@ def test_transfer_matrix_in_chunks_equals_one_solve(x64):
         transfer_matrix(g, selector=circuit.Sinh(v0=0.2), **kw)
 
 
+@pytest.mark.slow  # secondary (10 s class); run with -m slow
 def test_vmap_over_selector_and_wire_parameters_equals_loop(x64):
     # what a sweep does: vmap over a selector's v0 and over the wire resistance of a
     # selected-cell scheme

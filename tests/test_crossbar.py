@@ -209,6 +209,7 @@ def test_vmap_over_inputs_equals_loop(cards):
     np.testing.assert_allclose(np.asarray(batched), np.asarray(looped), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # secondary (10 s class); run with -m slow
 def test_vmap_over_chips_equals_loop(cards):
     spec = _spec(cards["pcm_gst"])
     w, x = _weights_inputs(300, 70)

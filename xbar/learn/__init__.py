@@ -1,6 +1,9 @@
-"""Learning: surrogate-gradient training with the hardware in the loop, and evaluation
-of trained weights on ideal and programmed hardware."""
+"""Learning: surrogate-gradient training with the hardware in the loop, evaluation of
+trained weights on ideal and programmed hardware, and over chips and time."""
 
+from ._time import DEFAULT_TIMES as DEFAULT_TIMES
+from ._time import TimeEvaluation as TimeEvaluation
+from ._time import evaluate_over_time as evaluate_over_time
 from ._train import ENCODERS as ENCODERS
 from ._train import LOSSES as LOSSES
 from ._train import LR_SCHEDULES as LR_SCHEDULES
