@@ -1,6 +1,12 @@
 """Learning: surrogate-gradient training with the hardware in the loop, evaluation of
 trained weights on ideal and programmed hardware, and over chips and time."""
 
+from ._stdp import INTERACTIONS as INTERACTIONS
+from ._stdp import WEIGHT_DEPENDENCES as WEIGHT_DEPENDENCES
+from ._stdp import STDPRule as STDPRule
+from ._stdp import STDPTraces as STDPTraces
+from ._stdp import stdp_init as stdp_init
+from ._stdp import stdp_step as stdp_step
 from ._time import DEFAULT_TIMES as DEFAULT_TIMES
 from ._time import TimeEvaluation as TimeEvaluation
 from ._time import evaluate_over_time as evaluate_over_time
