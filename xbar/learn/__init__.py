@@ -1,6 +1,9 @@
 """Learning: surrogate-gradient training with the hardware in the loop, evaluation of
 trained weights on ideal and programmed hardware, and over chips and time."""
 
+from ._pulsed import MODES as MODES
+from ._pulsed import PulsedState as PulsedState
+from ._pulsed import pulsed as pulsed
 from ._stdp import INTERACTIONS as INTERACTIONS
 from ._stdp import WEIGHT_DEPENDENCES as WEIGHT_DEPENDENCES
 from ._stdp import STDPRule as STDPRule
