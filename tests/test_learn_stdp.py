@@ -132,3 +132,55 @@ def test_step_errors():
         stdp_step(rule, tr, w, jnp.zeros(4), jnp.zeros(2), dt=0.0)
     with pytest.raises(ValueError, match="n_pre: expected a positive int"):
         stdp_init(0, 2)
+
+
+def test_stdp_written_as_rram_pulses_follows_the_ideal_rule():
+    """STDP in situ: each step's increment becomes pulses on nominal RRAM cells
+    (`write_increment`: nominal count, stochastic rounding). Over 400 steps of random
+    spiking the device weights follow the ideal rule's, cell by cell, to within the
+    rounding noise: each nonzero increment adds at most (one pulse step)²/4 of variance,
+    and the rounding is unbiased."""
+    import xbar
+    from xbar import Effects
+    from xbar.learn import write_increment
+
+    dev = xbar.devices.load("rram_hfox")
+    quiet = Effects(write_noise=False, d2d=False, stuck=False)
+    n_pre, n_post = 40, 8
+    rule = STDPRule(a2_plus=0.005, a2_minus=0.00525)  # increments of up to ~4 pulses
+    span = float(dev.g_max - dev.g_min)
+    step_w = 1.0 / float(dev.p_max)  # one nominal pulse, in weight units (NL ~ 0: nearly linear)
+    fab = dev.fabricate((n_pre, n_post), key=jax.random.key(0))
+    w0 = np.random.default_rng(1).uniform(0.3, 0.7, (n_pre, n_post))
+    state = dev.program(fab, dev.g_min + span * jnp.asarray(w0), key=jax.random.key(1), effects=quiet)
+
+    def held(state):
+        return (dev.conductance(fab, state, 0.0, effects=quiet) - dev.g_min) / span
+
+    @jax.jit
+    def step(tr_i, w_i, tr_d, state, pre, post, key):
+        tr_i, w_i, _ = stdp_step(rule, tr_i, w_i, pre, post, dt=DT)
+        tr_d, _, dw = stdp_step(rule, tr_d, held(state), pre, post, dt=DT)
+        state, _, _ = write_increment(dev, fab, state, dw * span, key=key, max_pulses=16, effects=quiet)
+        return tr_i, w_i, tr_d, state, dw != 0
+
+    rng = np.random.default_rng(2)
+    rates_pre = rng.uniform(0.02, 0.1, n_pre)  # spike probability per 0.5 ms step
+    rates_post = rng.uniform(0.02, 0.1, n_post)
+    tr_i = tr_d = stdp_init(n_pre, n_post)
+    w_i = jnp.asarray(w0, jnp.float32)
+    updates = np.zeros((n_pre, n_post))
+    for k in range(400):
+        pre = jnp.asarray(rng.random(n_pre) < rates_pre)
+        post = jnp.asarray(rng.random(n_post) < rates_post)
+        tr_i, w_i, tr_d, state, nonzero = step(tr_i, w_i, tr_d, state, pre, post, jax.random.key(100 + k))
+        updates += np.asarray(nonzero)
+    ideal = np.asarray(w_i) - w0
+    device = np.asarray(held(state)) - w0
+    assert np.std(ideal) > 0.02  # the rule did move the weights
+    assert 0.0 < np.asarray(w_i).min() and np.asarray(w_i).max() < 1.0  # no clipping at the bounds
+    bound = np.sqrt(updates.mean()) * step_w / 2  # rounding noise, at most
+    diff = device - ideal
+    assert diff.std() < 1.1 * bound
+    assert abs(diff.mean()) < 4 * bound / np.sqrt(diff.size)
+    assert np.corrcoef(ideal.ravel(), device.ravel())[0, 1] > 0.8

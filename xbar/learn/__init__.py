@@ -4,6 +4,7 @@ trained weights on ideal and programmed hardware, and over chips and time."""
 from ._pulsed import MODES as MODES
 from ._pulsed import PulsedState as PulsedState
 from ._pulsed import pulsed as pulsed
+from ._pulsed import write_increment as write_increment
 from ._stdp import INTERACTIONS as INTERACTIONS
 from ._stdp import WEIGHT_DEPENDENCES as WEIGHT_DEPENDENCES
 from ._stdp import STDPRule as STDPRule

@@ -38,7 +38,7 @@ from .._effects import Effects
 from ..devices._base import ALL_EFFECTS
 from ..devices._pcm import pcm_pair_update
 
-__all__ = ["pulsed", "PulsedState", "MODES"]
+__all__ = ["pulsed", "write_increment", "PulsedState", "MODES"]
 
 MODES = ("single", "pair")
 _NOMINAL = Effects.only()  # the controller's view: the card's curve, nothing random
@@ -71,6 +71,29 @@ def _nominal_step(device, fab, state, sign):
 def _stochastic_count(n_real, key, max_pulses):
     u = _rnd.uniform(key, n_real.shape, n_real.dtype)
     return jnp.clip(jnp.floor(n_real + u), -max_pulses, max_pulses).astype(jnp.int32)
+
+
+def write_increment(device, fab, state, dg, *, key, max_pulses: int = 8, effects: Effects = ALL_EFFECTS):
+    """Write a conductance change `dg` [S] per cell as pulses on a bidirectional cell
+    (RRAM, floating gate, STT-MRAM): the signed count ``dg/ΔG₁`` with ``ΔG₁`` the nominal
+    change of one pulse in that direction at each cell's present state (the card's
+    curve, no variation or noise), rounded stochastically (``⌊n + u⌋``: unbiased) and
+    clipped to ``±max_pulses``, then applied with `effects`. Returns ``(state, n,
+    energy)`` — the new state, the pulse counts and the energy per cell [J]. This is how
+    `pulsed` writes each update, and how an STDP increment (`stdp_step`'s ``dw`` times
+    siemens per unit weight) becomes pulses. PCM, which can only be SET gradually,
+    is written as a differential pair (`pulsed`, `xbar.devices.pcm_pair_update`)."""
+    if device.family == "pcm":
+        raise ValueError("device: PCM can only be SET gradually; write it as a pair (pulsed, pcm_pair_update)")
+    if isinstance(max_pulses, bool) or not isinstance(max_pulses, int) or max_pulses < 1:
+        raise ValueError(f"max_pulses: expected a positive int, got {max_pulses!r}")
+    k_round, k_pulse = jax.random.split(key)
+    dg = jnp.asarray(dg)
+    up, down = _nominal_step(device, fab, state, 1), -_nominal_step(device, fab, state, -1)
+    step = jnp.where(dg >= 0, up, down)  # magnitudes of one pulse up / down
+    n = _stochastic_count(dg / jnp.where(step > 0, step, jnp.inf), k_round, max_pulses)
+    state, energy = device.pulse(fab, state, n, key=k_pulse, effects=effects)
+    return state, n, energy
 
 
 def pulsed(
@@ -146,14 +169,13 @@ def pulsed(
         )
 
     def update_leaf(dw, w, fab, dev_state, k):
-        k_round, k_pulse = jax.random.split(k)
         dg = dw * s
         if mode == "single":
-            up, down = _nominal_step(device, fab, dev_state, 1), -_nominal_step(device, fab, dev_state, -1)
-            step = jnp.where(dg >= 0, up, down)  # magnitudes of one pulse up / down
-            n = _stochastic_count(dg / jnp.where(step > 0, step, jnp.inf), k_round, max_pulses)
-            dev_state, energy = device.pulse(fab, dev_state, n, key=k_pulse, effects=effects)
+            dev_state, n, energy = write_increment(
+                device, fab, dev_state, dg, key=k, max_pulses=max_pulses, effects=effects
+            )
         else:
+            k_round, k_pulse = jax.random.split(k)
             (f_p, f_n), (d_p, d_n) = fab, dev_state
             up_p, up_n = _nominal_step(device, f_p, d_p, 1), _nominal_step(device, f_n, d_n, 1)
             step = jnp.where(dg >= 0, up_p, up_n)
