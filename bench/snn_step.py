@@ -35,7 +35,7 @@ p.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = 
 p.add_argument("--runs", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--variants", default="plain,plain-loop,hw,hw-ident,hw-fresh,hw-noadc,hw-out")
-p.add_argument("--json", default="")
+p.add_argument("--json", default=None)
 ARGS = p.parse_args()
 if ARGS.threads > 0:
     os.environ["XLA_FLAGS"] = (
