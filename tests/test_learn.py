@@ -404,3 +404,52 @@ def test_learning_rate_schedules():
     assert float(cos(50)) == pytest.approx(2e-3 * (0.05 + 0.95 * 0.5))  # half way down the cosine
     assert float(cos(100)) == pytest.approx(2e-3 * 0.05)
     assert learn.learning_rate(learn.TrainConfig(lr=1e-3, lr_schedule="constant"), 100) == 1e-3
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+@pytest.mark.parametrize("hardware", [False, True])
+def test_checkpoint_resume_equals_an_uninterrupted_run(problem, net, w0, specs, tmp_path, monkeypatch, hardware):
+    """Train 4 epochs in one go; and the same call killed right after its epoch-2
+    checkpoint, then called again with resume=True: identical weights and history."""
+    from xbar.learn import _train
+
+    x, y = problem
+    cfg = TrainConfig(num_steps=T_STEPS, epochs=4, batch_size=16, lr=2e-2)
+    kw = dict(key=jax.random.key(5), config=cfg, specs=specs if hardware else None, progress=False)
+    w_full, h_full = learn.train(net, w0, x, y, **kw)
+    ck = tmp_path / "run" / "ck.npz"
+    save = _train._save_checkpoint
+
+    def save_then_die(path, epoch, *args):
+        save(path, epoch, *args)
+        if epoch == 2:
+            raise KeyboardInterrupt("killed after epoch 2")
+
+    monkeypatch.setattr(_train, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        learn.train(net, w0, x, y, checkpoint=ck, **kw)
+    saved = []
+
+    def save_and_record(path, epoch, *args):
+        saved.append(epoch)
+        save(path, epoch, *args)
+
+    monkeypatch.setattr(_train, "_save_checkpoint", save_and_record)
+    with np.load(ck) as z:
+        assert int(z["epoch"]) == 2
+    w_done, h_done = learn.train(net, w0, x, y, checkpoint=ck, resume=True, **kw)
+    assert saved == [3, 4]  # it went on from the checkpoint, not from the start
+    for a, b in zip(w_done, w_full, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert h_done == h_full
+    assert [p.name for p in ck.parent.iterdir()] == ["ck.npz"]  # no temporary files left
+    # a finished checkpoint resumes to its result at once; another configuration is refused
+    w_again, _ = learn.train(net, w0, x, y, checkpoint=ck, resume=True, **kw)
+    np.testing.assert_array_equal(np.asarray(w_again[0]), np.asarray(w_full[0]))
+    other = dict(kw, config=dataclasses.replace(cfg, lr=1e-2))
+    with pytest.raises(ValueError, match="checkpoint: expected one written with this configuration"):
+        learn.train(net, w0, x, y, checkpoint=ck, resume=True, **other)
+    with pytest.raises(ValueError, match="resume: expected a checkpoint path"):
+        learn.train(net, w0, x, y, resume=True, **kw)

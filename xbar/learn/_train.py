@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+import pathlib
 from collections.abc import Sequence
 
 import jax
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._io import _atomic
 from ..circuit._crossbar import CrossbarSpec, fabricate, program
 from ..snn._encoders import latency, rate
 from ..snn._layers import Network
@@ -219,6 +222,8 @@ def train(
     specs=None,
     progress: bool = True,
     desc: str = "train",
+    checkpoint=None,
+    resume: bool = False,
 ):
     """Train `weights` (one ``(n_in, n_out)`` matrix per layer) with Adam and BPTT.
 
@@ -228,6 +233,12 @@ def train(
     batch is dropped, so every step compiles once). Returns ``(weights, history)`` where
     history has per-epoch mean loss and accuracy. Raises `FloatingPointError` if the loss
     or the weights stop being finite.
+
+    `checkpoint`: a file path; after every epoch the weights, the optimizer state, the
+    random state and the history are written there atomically (NumPy ``.npz``, no
+    pickle). With `resume=True` and that file present, training continues after its
+    last epoch — with the same arguments, the result is the one an uninterrupted run
+    gives. A checkpoint from another configuration or other weight shapes is an error.
     """
     weights = [jnp.asarray(w) for w in weights]
     specs = _check_specs(specs, weights)
@@ -254,12 +265,20 @@ def train(
         updates, opt_state = opt.update(grads, opt_state, weights)
         return optax.apply_updates(weights, updates), opt_state, loss, acc
 
+    if resume and checkpoint is None:
+        raise ValueError("resume: expected a checkpoint path to resume from, got checkpoint=None")
     key, k_chips = jax.random.split(key)
     chips = _fabricate_all(specs, k_chips) if hardware else None
     rng = np.random.default_rng(config.seed)
     history = {"loss": [], "acc": []}
+    start = 0
+    if resume and pathlib.Path(checkpoint).exists():
+        start, weights, opt_state, key, history = _load_checkpoint(checkpoint, config, n, weights, opt_state)
+        for _ in range(start):  # the data orders of the epochs already done
+            rng.permutation(n)
     bar = _progress(config.epochs * n_batches, desc, progress)
-    for _epoch in range(config.epochs):
+    bar.update(start * n_batches)
+    for _epoch in range(start, config.epochs):
         order = rng.permutation(n)
         losses, accs = [], []
         for b in range(n_batches):
@@ -278,8 +297,55 @@ def train(
                 f"{history['loss'][-1]}, learning rate {config.lr}); the weights are no longer usable"
             )
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.3f}")
+        if checkpoint is not None:
+            _save_checkpoint(checkpoint, _epoch + 1, config, n, weights, opt_state, key, history)
     bar.close()
     return weights, history
+
+
+def _typed(key) -> bool:
+    return jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key)
+
+
+def _config_json(config: TrainConfig, n: int) -> str:
+    return json.dumps({**dataclasses.asdict(config), "n_train": n}, sort_keys=True)
+
+
+def _save_checkpoint(path, epoch, config, n, weights, opt_state, key, history) -> None:
+    arrays = {
+        "epoch": np.asarray(epoch),
+        "config": np.asarray(_config_json(config, n)),
+        "key": np.asarray(jax.random.key_data(key) if _typed(key) else key),
+        "key_typed": np.asarray(_typed(key)),
+        "loss": np.asarray(history["loss"], float),
+        "acc": np.asarray(history["acc"], float),
+    }
+    arrays.update({f"w{i}": np.asarray(w) for i, w in enumerate(weights)})
+    arrays.update({f"opt{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state))})
+    with _atomic(path, ".npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _load_checkpoint(path, config, n, weights, opt_state):
+    """``(epochs done, weights, opt_state, key, history)`` from a `_save_checkpoint` file,
+    checked against this run's configuration and shapes."""
+    with np.load(path, allow_pickle=False) as z:
+        saved = str(z["config"])
+        if saved != _config_json(config, n):
+            raise ValueError(
+                f"checkpoint: expected one written with this configuration and {n} training samples, "
+                f"got {path} with {saved}"
+            )
+        w = [jnp.asarray(z[f"w{i}"]) for i in range(len(weights))]
+        for i, (a, b) in enumerate(zip(w, weights, strict=True)):
+            if a.shape != b.shape:
+                raise ValueError(f"checkpoint: expected weight {i} of shape {b.shape}, got {a.shape} in {path}")
+        leaves, treedef = jax.tree_util.tree_flatten(opt_state)
+        opt = treedef.unflatten([jnp.asarray(z[f"opt{i}"], dtype=jnp.asarray(x).dtype) for i, x in enumerate(leaves)])
+        key = jnp.asarray(z["key"])
+        key = jax.random.wrap_key_data(key) if bool(z["key_typed"]) else key
+        history = {"loss": [float(v) for v in z["loss"]], "acc": [float(v) for v in z["acc"]]}
+        return int(z["epoch"]), w, opt, key, history
 
 
 def evaluate(
