@@ -83,6 +83,57 @@ def test_demo_quick_writes_json_and_plot(tmp_path, capsys):
     assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
+def test_train_writes_a_summary_and_resumes(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "--out", str(out), "--device", "rram_hfox", "--epochs", "1", "--hidden", "16",
+            "--steps", "4", "--chips", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["sizes"] == [64, 16, 10] and len(summary["history"]["loss"]) == 1
+    assert 0.0 <= summary["test_accuracy_chips"]["mean"] <= 1.0
+    assert (out / "checkpoint.npz").exists()
+    capsys.readouterr()
+    # the same command again would overwrite the run: refused, one line, exit 2
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "pass --resume" in err and err.count("\n") == 1
+    # resumed, the finished checkpoint gives the same weights and so the same figures
+    assert main(argv + ["--resume"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["history"] == summary["history"]
+    assert again["test_accuracy_chips"] == summary["test_accuracy_chips"]
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--data", "mnist"], "--mnist: expected the folder with the MNIST IDX files"),
+        (["--device", "no_such_card"], "--device:"),
+        (["--fresh-chips"], "--fresh-chips: expected a --device"),
+    ],
+)
+def test_train_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, match):
+    assert main(["train", "--out", str(tmp_path / "o"), "--no-progress"] + extra) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+    assert not (tmp_path / "o" / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--lr", "-1"], "--lr: expected a positive number, got -1.0"),
+        (["--epochs", "0"], "--epochs: expected a positive"),
+    ],
+)
+def test_train_bad_numbers_exit_2_with_one_line(tmp_path, capsys, extra, match):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--out", str(tmp_path / "o")] + extra)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
 def test_atomic_json_keeps_the_old_file_on_failure(tmp_path):
     path = tmp_path / "r.json"
     write_json_atomic(path, {"a": 1})

@@ -4,6 +4,7 @@
     xbar devices list
     xbar devices show NAME_OR_PATH
     xbar devices plot NAME_OR_PATH [--out PATH] [--cells N] [--seed S]
+    xbar train --out DIR [--data digits|mnist] [--mnist DIR] [--device CARD|ideal] [--resume] ...
 
 Bad input exits with code 2 and a one-line reason.
 """
@@ -31,6 +32,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
 
 
@@ -76,6 +87,10 @@ def _build_parser() -> argparse.ArgumentParser:
                       help="save the figure to PATH (PNG or PDF; default NAME.png)")
     plot.add_argument("--cells", type=int, default=200, help="cells in the Monte Carlo (default 200)")
     plot.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    from ._train_cli import add_parser
+
+    add_parser(sub, _positive_int, _positive_float)
     return p
 
 
@@ -156,6 +171,10 @@ def _main(argv) -> int:
         return _cmd_demo(args)
     if args.command == "devices":
         return _cmd_devices(args, parser)
+    if args.command == "train":
+        from ._train_cli import run
+
+        return run(args)
     parser.print_help()
     return 2
 
