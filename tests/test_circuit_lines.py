@@ -104,6 +104,7 @@ def test_batched_conductances_per_input(x64):
             np.testing.assert_allclose(z[b, line], want, rtol=1e-11, atol=1e-12 * np.max(np.abs(want)))
 
 
+@pytest.mark.slow  # secondary (13 s); run with -m slow
 def test_shared_and_per_input_conductances_solve_alike(x64):
     # the two layouts of `schur_solve`: shared conductances (M, N) with batch-minor fields
     # (dense-block inverses) and the same conductances per input (B, M, N) with

@@ -63,7 +63,7 @@ def _rel(a, b):
 
 
 # ------------------------------------------------------------- limits and consistency
-@pytest.mark.parametrize("mapping", ["differential", "reference"])
+@pytest.mark.parametrize("mapping", [pytest.param("differential", marks=pytest.mark.slow), "reference"])
 def test_transfer_with_vanishing_wires_equals_ideal(x64, mapping):
     w, x = _weights_inputs()
     ideal = _programmed(_spec(mapping), w)

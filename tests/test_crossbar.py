@@ -131,7 +131,7 @@ def _read_var_prediction(spec, array, x):
     return float(np.sum(np.asarray(x) ** 2) * 2 * sigma**2 / float(array.scale) ** 2)
 
 
-@pytest.mark.parametrize("mode", ["output", "conductance"])
+@pytest.mark.parametrize("mode", [pytest.param("output", marks=pytest.mark.slow), "conductance"])
 def test_read_noise_variance_matches_prediction(mode):
     dev = xbar.devices.load("rram_hfox")
     spec = _spec(dev, rows=128, cols=16, effects=Effects.only("read_noise"), read_noise=mode, w_max=2.0)

@@ -409,7 +409,7 @@ def test_learning_rate_schedules():
 # --------------------------------------------------------------------------- checkpoints
 
 
-@pytest.mark.parametrize("hardware", [False, True])
+@pytest.mark.parametrize("hardware", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_checkpoint_resume_equals_an_uninterrupted_run(problem, net, w0, specs, tmp_path, monkeypatch, hardware):
     """Train 4 epochs in one go; and the same call killed right after its epoch-2
     checkpoint, then called again with resume=True: identical weights and history."""

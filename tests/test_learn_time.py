@@ -106,6 +106,7 @@ def test_same_chips_as_evaluate_and_deterministic(problem, net, weights, cards):
     np.testing.assert_array_equal(r.accuracy, again.accuracy)
 
 
+@pytest.mark.slow  # secondary (5 s); run with -m slow
 def test_without_drift_time_changes_nothing(problem, net, weights, cards):
     x, y = problem
     eff = xbar.Effects(drift=False, read_noise=False)
