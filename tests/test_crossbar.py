@@ -185,7 +185,7 @@ def _all_on_read(spec, w, x, key):
     return xbar.mvm(arr, x, key=kr, t=3600.0)
 
 
-@pytest.mark.parametrize("card", ["rram_hfox", "pcm_gst", "stt_mtj", "fg_flash"])
+@pytest.mark.parametrize("card", ["rram_hfox", "pcm_gst", pytest.param("stt_mtj", marks=pytest.mark.slow), "fg_flash"])
 def test_jit_equals_eager_and_same_key_same_result(cards, card):
     spec = _spec(cards[card], adc_bits=6)
     w, x = _weights_inputs(300, 70)

@@ -144,7 +144,12 @@ def test_target_shape_mismatch_is_an_error():
 
 @pytest.mark.parametrize(
     "name",
-    ["rram_hfox", "pcm_gst", pytest.param("fg_flash", marks=pytest.mark.slow), "stt_mtj_stochastic"],
+    [
+        "rram_hfox",
+        "pcm_gst",
+        pytest.param("fg_flash", marks=pytest.mark.slow),
+        pytest.param("stt_mtj_stochastic", marks=pytest.mark.slow),  # the per-MTJ test below covers STT
+    ],
 )
 def test_write_verify_on_every_family(name):
     # the check on the real pulse models: with exact verify reads, every cell

@@ -464,7 +464,7 @@ def _step_loop(layer, syn, x_seq, t):
     return np.stack(spikes), np.stack(mems)
 
 
-@pytest.mark.parametrize("synapse", ["ideal", "crossbar"])
+@pytest.mark.parametrize("synapse", ["ideal", pytest.param("crossbar", marks=pytest.mark.slow)])
 def test_dense_run_step_vmap_jit(layer_data, cards, synapse):
     """One layer on a sequence: `run` (eager) equals stepping in a loop, a `vmap` of
     per-sample runs, and `jit(run)`."""
