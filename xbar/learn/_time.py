@@ -12,8 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..circuit._crossbar import program
-from ._train import _check_data, _check_specs, _fabricate_all, encode, predict
+from ._train import _batch_sums, _check_data, _check_specs, _fabricate_all, _program_all, encode, predict
 
 __all__ = ["TimeEvaluation", "evaluate_over_time", "DEFAULT_TIMES"]
 
@@ -121,24 +120,16 @@ def evaluate_over_time(
     chips = _check_positive_int("chips", chips)
     chip_batch = min(_check_positive_int("chip_batch", chip_batch), chips)
     batch_size = _check_positive_int("batch_size", batch_size)
-    n = x.shape[0]
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
-    bs = min(batch_size, n)
     t_arr = jnp.asarray(t, dtype=jnp.result_type(float))
-    total = jnp.zeros((chips, t.size), jnp.int32)
-    for start in range(0, n, bs):
-        xb, yb = x[start : start + bs], y[start : start + bs]
-        m = xb.shape[0]
-        valid = np.arange(bs) < m
-        if m < bs:  # pad to a fixed shape: one compiled function for every batch
-            xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
-            yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
-        k_data, k = jax.random.split(k_data)
-        total = total + _counts_over_time(
-            net, weights, specs, chip_keys, xb, yb, valid, k, t_arr, num_steps, encoder, chip_batch
-        )
-    return TimeEvaluation(times=t, accuracy=np.asarray(total).T / n)
+
+    def count(xb, yb, valid, k):
+        args = (net, weights, specs, chip_keys, xb, yb, valid, k, t_arr)
+        return _counts_over_time(*args, num_steps, encoder, chip_batch)
+
+    total = _batch_sums(x, y, batch_size, k_data, count)
+    return TimeEvaluation(times=t, accuracy=np.asarray(total).T / x.shape[0])
 
 
 @functools.partial(jax.jit, static_argnames=("num_steps", "encoder", "chip_batch"))
@@ -150,9 +141,7 @@ def _counts_over_time(net, weights, specs, chip_keys, xb, yb, valid, k_data, tim
 
     def one_chip(k_chip):
         k_fab, k_prog, k_read = jax.random.split(k_chip, 3)
-        hw = _fabricate_all(specs, k_fab)
-        keys = jax.random.split(k_prog, len(hw))
-        arrays = tuple(program(c, w, key=kk) for c, w, kk in zip(hw, weights, keys))
+        arrays = _program_all(_fabricate_all(specs, k_fab), weights, k_prog)
 
         def at(args):
             i, t = args

@@ -185,12 +185,35 @@ def _fabricate_all(specs, key):
     return tuple(fabricate(s, key=k) for s, k in zip(specs, keys))
 
 
+def _program_all(chips, weights, key):
+    """Program each layer's weights into its chip, one key per layer."""
+    keys = jax.random.split(key, len(chips))
+    return tuple(program(c, w, key=k) for c, w, k in zip(chips, weights, keys))
+
+
+def _batch_sums(x, y, batch_size, k_data, count):
+    """Sum ``count(xb, yb, valid, key)`` over `x`, `y` in batches of `batch_size`, the
+    last one zero-padded to the same shape (`valid` marks its real rows), so that one
+    compiled function serves every batch; one data key per batch, split from `k_data`."""
+    n = x.shape[0]
+    bs = min(batch_size, n)
+    total = 0
+    for start in range(0, n, bs):
+        xb, yb = x[start : start + bs], y[start : start + bs]
+        m = xb.shape[0]
+        valid = np.arange(bs) < m
+        if m < bs:
+            xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
+            yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
+        k_data, k = jax.random.split(k_data)
+        total = total + count(xb, yb, valid, k)
+    return total
+
+
 def hardware_forward(net: Network, weights, chips, x_seq, *, key, t=0.0):
     """Program `weights` into `chips` (fresh write noise) and run `net` on them."""
     k_prog, k_read = jax.random.split(key)
-    keys = jax.random.split(k_prog, len(chips))
-    arrays = tuple(program(c, w, key=k) for c, w, k in zip(chips, weights, keys))
-    return net.run(arrays, x_seq, key=k_read, t=t)
+    return net.run(_program_all(chips, weights, k_prog), x_seq, key=k_read, t=t)
 
 
 def _make_loss(net, cfg: TrainConfig, hardware: bool):
@@ -379,19 +402,10 @@ def evaluate(
 
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
-    bs = min(batch_size, n)
-    total = jnp.zeros((chips,), jnp.int32)
-    for start in range(0, n, bs):
-        xb = x[start : start + bs]
-        yb = y[start : start + bs]
-        m = xb.shape[0]
-        valid = np.arange(bs) < m
-        if m < bs:  # pad to a fixed shape: one compiled function for every batch
-            xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
-            yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
-        k_data, k = jax.random.split(k_data)
-        total = total + _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)
-    return np.asarray(total) / n
+    def count(xb, yb, valid, k):
+        return _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)
+
+    return np.asarray(_batch_sums(x, y, batch_size, k_data, count)) / n
 
 
 @functools.partial(jax.jit, static_argnames=("num_steps", "encoder"))
@@ -404,9 +418,7 @@ def _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k_data, t, nu
         if specs is None:
             out = net.run(weights, x_seq)
         else:
-            hw = _fabricate_all(specs, k_fab)
-            keys = jax.random.split(k_prog, len(hw))
-            arrays = tuple(program(c, w, key=kk) for c, w, kk in zip(hw, weights, keys))
+            arrays = _program_all(_fabricate_all(specs, k_fab), weights, k_prog)
             out = net.run(arrays, x_seq, key=k_read, t=t)
         return jnp.sum((predict(out) == yb) & valid)
 
