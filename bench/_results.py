@@ -95,10 +95,3 @@ def keep_freed_memory() -> bool:
         return all(libc.mallopt(option, value) == 1 for option, value in settings)
     except (OSError, AttributeError):
         return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, 32 * 1024 * 1024) == 1
-        return bool(ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1)
-    except (OSError, AttributeError):
-        return False
