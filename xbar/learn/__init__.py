@@ -1,6 +1,16 @@
 """Learning: surrogate-gradient training with the hardware in the loop, evaluation of
-trained weights on ideal and programmed hardware, and over chips and time."""
+trained weights on ideal and programmed hardware, and over chips and time; STDP rules
+and the Diehl & Cook (2015) network learning in situ."""
 
+from ._diehl_cook import DIEHL_COOK_RULE as DIEHL_COOK_RULE
+from ._diehl_cook import DiehlCook as DiehlCook
+from ._diehl_cook import DiehlCookState as DiehlCookState
+from ._diehl_cook import assign_labels as assign_labels
+from ._diehl_cook import classify as classify
+from ._diehl_cook import diehl_cook_init as diehl_cook_init
+from ._diehl_cook import diehl_cook_present as diehl_cook_present
+from ._diehl_cook import diehl_cook_responses as diehl_cook_responses
+from ._diehl_cook import diehl_cook_train as diehl_cook_train
 from ._pulsed import MODES as MODES
 from ._pulsed import PulsedState as PulsedState
 from ._pulsed import pulsed as pulsed
