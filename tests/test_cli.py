@@ -86,7 +86,7 @@ def test_demo_quick_writes_json_and_plot(tmp_path, capsys):
 def test_train_writes_a_summary_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--out", str(out), "--device", "rram_hfox", "--epochs", "1", "--hidden", "16",
-            "--steps", "4", "--chips", "1", "--no-progress"]  # fmt: skip
+            "--steps", "4", "--chips", "1", "--train-samples", "256", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["sizes"] == [64, 16, 10] and len(summary["history"]["loss"]) == 1
@@ -104,12 +104,30 @@ def test_train_writes_a_summary_and_resumes(tmp_path, capsys):
     assert again["test_accuracy_chips"] == summary["test_accuracy_chips"]
 
 
+def test_train_stdp_mode_writes_a_summary_and_resumes(tmp_path, capsys):
+    out = tmp_path / "stdp"
+    argv = ["train", "--mode", "stdp", "--out", str(out), "--device", "rram_hfox", "--neurons", "10",
+            "--train-samples", "150", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["presentations"] >= 150
+    assert summary["write_pulses"] > 0 and sum(summary["neuron_classes"]) == 10
+    assert "STDP" in capsys.readouterr().out
+    assert main(argv) == 2  # refuses to overwrite
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(argv + ["--resume"]) == 0  # the finished checkpoint: same state, same figures
+    again = json.loads((out / "summary.json").read_text())
+    assert again["test_accuracy"] == summary["test_accuracy"] and again["write_pulses"] == summary["write_pulses"]
+
+
 @pytest.mark.parametrize(
     "extra, match",
     [
         (["--data", "mnist"], "--mnist: expected the folder with the MNIST IDX files"),
         (["--device", "no_such_card"], "--device:"),
         (["--fresh-chips"], "--fresh-chips: expected a --device"),
+        (["--mode", "stdp", "--device", "rram_hfox", "--fresh-chips"], "--fresh-chips: expected --mode surrogate"),
+        (["--mode", "stdp", "--device", "pcm_gst"], "--device: expected a bidirectional cell for STDP"),
     ],
 )
 def test_train_bad_input_exits_2_with_one_line(tmp_path, capsys, extra, match):
