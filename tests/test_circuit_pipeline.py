@@ -261,6 +261,7 @@ def test_spiking_layers_run_under_jit_with_circuit_specs():
     assert np.all(np.isfinite(np.asarray(out_b.membranes[-1])))
 
 
+@pytest.mark.slow  # 12 s; test_gradients_through_transfer_match_finite_differences covers the gradients
 def test_training_step_with_transfer_circuit_has_finite_gradients():
     """One `xbar.learn.train` step (one batch, one epoch) with hardware in the loop:
     every effect on, binary row drivers, and the wire circuit. Adam's first update is

@@ -137,15 +137,14 @@ def test_read_noise_variance_matches_prediction(mode):
     spec = _spec(dev, rows=128, cols=16, effects=Effects.only("read_noise"), read_noise=mode, w_max=2.0)
     w, x = _weights_inputs(128, 16, ())
     arr = _programmed(spec, jnp.clip(w, -2, 2))
-    keys = jax.random.split(jax.random.key(5), 4000)
+    n = 2000
+    keys = jax.random.split(jax.random.key(5), n)
     ys = np.asarray(jax.vmap(lambda k: xbar.mvm(arr, x, key=k))(keys), dtype=np.float64)
     var = ys.var(axis=0)  # per output, over independent reads
     pred = _read_var_prediction(spec, arr, x)
     # pooled over 16 outputs: standard error of a variance estimate is var·sqrt(2/n)
-    assert abs(var.mean() / pred - 1) < 5 * np.sqrt(2 / 4000) / np.sqrt(16) + 0.01
-    np.testing.assert_allclose(
-        ys.mean(axis=0), np.asarray(x @ jnp.clip(w, -2, 2)), atol=5 * np.sqrt(pred / 4000) + 1e-4
-    )
+    assert abs(var.mean() / pred - 1) < 5 * np.sqrt(2 / n) / np.sqrt(16) + 0.01
+    np.testing.assert_allclose(ys.mean(axis=0), np.asarray(x @ jnp.clip(w, -2, 2)), atol=5 * np.sqrt(pred / n) + 1e-4)
 
 
 def test_conductance_mode_shares_one_snapshot_output_mode_does_not(cards):
