@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Training throughput (samples/s): the surrogate-gradient step that `learn.train` runs,
+with the hardware in the loop vs plain `jnp.dot` vs snnTorch, and Diehl & Cook STDP.
+
+Surrogate: 784-256-10 LIF (β = 0.9, θ = 1), T = 25, batch 128, rate encoding inside
+the step (as `learn.train` does it), `ce_rate_loss`, Adam — the loss function of
+`learn.train` itself (`xbar.learn._train._make_loss`), one jitted step each:
+
+* `plain`    — weight matrices (`x @ W`);
+* `hw`       — `rram_hfox` arrays on 128×128 tiles, binary spike row drivers, 8-bit
+               ADCs, every device effect, the weights re-programmed every step, a fixed
+               chip (`resample_chips=False`);
+* `hw-fresh` — `hw` with a freshly fabricated chip every step (`resample_chips=True`).
+
+Variants are timed round-robin so that they share machine conditions; the ratio is
+the median of the per-round ratios to `plain`. snnTorch runs the same network
+(`../shared/bench/bench_snntorch.py`, its `hoisted` variant, 1 torch thread) in a
+separate interpreter given by `--snntorch-python` (a venv with torch 2.13.0 CPU and
+snntorch), on pre-generated spikes — so it has no encoding cost in its step.
+
+STDP: `learn.diehl_cook_train` on the first `--stdp-samples` MNIST training images
+(`xbar.data.find_mnist()`, or `--mnist DIR`), 100 neurons, 350 ms at 0.5 ms steps, with
+ideal weights, RRAM cells and stochastic STT-MRAM cells; samples/s after compiling.
+
+Usage: python bench/train.py [--threads N] [--runs 20] [--snntorch-python PATH]
+       [--stdp-samples 500] [--json out.json]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import tempfile
+import time
+
+p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+p.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = default, all cores)")
+p.add_argument("--runs", type=int, default=20)
+p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--snntorch-python", default=None, help="python of a venv with torch and snntorch")
+p.add_argument("--mnist", default=None, help="MNIST directory (default: xbar.data.find_mnist())")
+p.add_argument("--stdp-samples", type=int, default=500)
+p.add_argument("--skip", default="", help="comma-separated parts to skip: surrogate, snntorch, stdp")
+p.add_argument("--json", default=None)
+ARGS = p.parse_args()
+if ARGS.threads > 0:
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + f" --xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'}"
+        + f" intra_op_parallelism_threads={ARGS.threads}"
+    ).strip()
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from _results import save_results  # noqa: E402
+
+import xbar  # noqa: E402
+from xbar import learn, snn  # noqa: E402
+from xbar.learn._train import _fabricate_all, _make_loss  # noqa: E402
+
+T, B, SIZES = 25, 128, (784, 256, 10)
+SKIP = set(filter(None, ARGS.skip.split(",")))
+
+
+def surrogate_variants():
+    net = snn.Network(layers=(snn.SpikingDense(neuron=snn.LIF(beta=0.9)), snn.SpikingDense(neuron=snn.LIF(beta=0.9))))
+    cfg = learn.TrainConfig(num_steps=T, batch_size=B, loss="ce_rate")
+    rram = xbar.devices.load("rram_hfox")
+    specs = tuple(
+        xbar.CrossbarSpec(device=rram, rows=a, cols=b, tile_rows=128, tile_cols=128, dac_bits=None, adc_bits=8)
+        for a, b in zip(SIZES, SIZES[1:], strict=False)
+    )
+    kx, ky = jax.random.split(jax.random.key(3))
+    x = jax.random.uniform(kx, (B, SIZES[0]))
+    y = jax.random.randint(ky, (B,), 0, 10)
+    opt = optax.adam(5e-4)
+    out = {}
+    for name, hardware, fresh in (("plain", False, False), ("hw", True, False), ("hw-fresh", True, True)):
+        loss_fn = _make_loss(net, cfg, hardware)
+
+        def step(ws, o, chips, key, loss_fn=loss_fn, fresh=fresh):
+            k_chip, k = jax.random.split(key)
+            if fresh:
+                chips = _fabricate_all(specs, k_chip)
+            (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(ws, chips, x, y, k)
+            up, o = opt.update(g, o, ws)
+            return optax.apply_updates(ws, up), o, loss
+
+        step = jax.jit(step)
+        ws = learn.init_weights(SIZES, key=jax.random.key(0))
+        state = {"w": ws, "o": opt.init(ws), "k": jax.random.key(1)}
+        chips = _fabricate_all(specs, jax.random.key(2)) if hardware else None
+
+        def once(step=step, state=state, chips=chips):
+            state["k"], k = jax.random.split(state["k"])
+            state["w"], state["o"], loss = step(state["w"], state["o"], chips, k)
+            return loss
+
+        t0 = time.perf_counter()
+        jax.block_until_ready(once())
+        out[name] = (once, time.perf_counter() - t0)
+    return out
+
+
+def run_surrogate():
+    fns = surrogate_variants()
+    times = {v: [] for v in fns}
+    for v, (f, _) in fns.items():
+        for _ in range(ARGS.warmup):
+            jax.block_until_ready(f())
+    ratios = {v: [] for v in fns}
+    for _ in range(ARGS.runs):
+        round_t = {}
+        for v, (f, _) in fns.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(f())
+            round_t[v] = time.perf_counter() - t0
+            times[v].append(round_t[v])
+        for v in fns:
+            ratios[v].append(round_t[v] / round_t["plain"])
+    res = {}
+    for v in fns:
+        med = statistics.median(times[v])
+        res[v] = {
+            "median_ms": 1e3 * med,
+            "min_ms": 1e3 * min(times[v]),
+            "samples_per_s": B / med,
+            "ratio_to_plain": statistics.median(ratios[v]),
+            "compile_s": fns[v][1],
+        }
+        print(f"surrogate {v:<9} {1e3 * med:8.2f} ms/step  {B / med:8.0f} samples/s  "
+              f"{res[v]['ratio_to_plain']:.2f}x plain", flush=True)  # fmt: skip
+    return res
+
+
+def run_snntorch():
+    py = ARGS.snntorch_python
+    script = pathlib.Path(__file__).resolve().parents[2] / "shared" / "bench" / "bench_snntorch.py"
+    if not py or not script.exists():
+        print(f"snntorch: skipped (--snntorch-python {py!r}, script {script} exists: {script.exists()})")
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        js = pathlib.Path(d) / "snntorch.json"
+        cmd = [py, str(script), "--threads", "1", "--runs", str(ARGS.runs), "--variants", "hoisted", "--json", str(js)]
+        subprocess.run(cmd, check=True, capture_output=True, text=True)
+        r = json.loads(js.read_text())["results"]["hoisted"]["train_step"]
+    res = {"median_ms": r["median_ms"], "min_ms": r["min_ms"], "samples_per_s": B / (r["median_ms"] / 1e3)}
+    print(f"snntorch  hoisted   {r['median_ms']:8.2f} ms/step  {res['samples_per_s']:8.0f} samples/s (1 thread)")
+    return res
+
+
+def run_stdp():
+    path = ARGS.mnist or xbar.data.find_mnist()
+    if path is None:
+        print("stdp: skipped (no MNIST found; pass --mnist DIR)")
+        return None
+    data = xbar.data.load_mnist(path)
+    x = data.x_train.reshape(len(data.x_train), -1)
+    n = ARGS.stdp_samples
+    net = learn.DiehlCook()
+    res = {}
+    for run in ("ideal", "rram_hfox", "stt_mtj_stochastic"):
+        dev = None if run == "ideal" else xbar.devices.load(run)
+        st = learn.diehl_cook_init(net, key=jax.random.key(0), device=dev)
+        st, _ = learn.diehl_cook_train(net, st, x[:100], key=jax.random.key(1), progress=False)  # compiles
+        p0 = int(st.samples)
+        t0 = time.perf_counter()
+        st, _ = learn.diehl_cook_train(net, st, x[100 : 100 + n], key=jax.random.key(2), progress=False)
+        jax.block_until_ready(st.w)
+        dt = time.perf_counter() - t0
+        res[run] = {"samples_per_s": n / dt, "presentations": int(st.samples) - p0, "samples": n}
+        print(f"stdp      {run:<19} {n / dt:8.1f} samples/s ({int(st.samples) - p0} presentations of {n})",
+              flush=True)  # fmt: skip
+    return res
+
+
+def main():
+    results = {}
+    if "surrogate" not in SKIP:
+        results["surrogate"] = run_surrogate()
+    if "snntorch" not in SKIP:
+        results["snntorch"] = run_snntorch()
+        if results["snntorch"] and "surrogate" in results:
+            plain = results["surrogate"]["plain"]["median_ms"]
+            print(f"snnTorch step / xbar plain step: {results['snntorch']['median_ms'] / plain:.2f}x")
+    if "stdp" not in SKIP:
+        results["stdp"] = run_stdp()
+    save_results(ARGS.json, results, threads=ARGS.threads)
+
+
+if __name__ == "__main__":
+    main()
