@@ -53,7 +53,6 @@ if ARGS.threads > 0:
     ).strip()
 
 import jax  # noqa: E402
-import numpy as np  # noqa: E402
 import optax  # noqa: E402
 from _results import save_results  # noqa: E402
 
@@ -108,7 +107,7 @@ def surrogate_variants():
 def run_surrogate():
     fns = surrogate_variants()
     times = {v: [] for v in fns}
-    for v, (f, _) in fns.items():
+    for f, _ in fns.values():
         for _ in range(ARGS.warmup):
             jax.block_until_ready(f())
     ratios = {v: [] for v in fns}
