@@ -76,7 +76,7 @@ def test_transfer_with_vanishing_wires_equals_ideal(x64, mapping):
     assert _rel(_mvm(_with(ideal, circuit="transfer", r_row=3.0, r_col=3.0), x), y_ideal) > 1e-3
 
 
-@pytest.mark.parametrize("mapping", ["differential", "reference"])
+@pytest.mark.parametrize("mapping", [pytest.param("differential", marks=pytest.mark.slow), "reference"])  # 12 s
 def test_transfer_equals_solve_for_linear_cells(x64, mapping):
     w, x = _weights_inputs()
     a = _programmed(_spec(mapping, circuit="transfer", **WIRES), w)
@@ -303,7 +303,9 @@ def _sinh_reference(array, x, v0):
     return (v0 * np.sinh(v / v0)) @ dg * x_max / (s * v_read)
 
 
-@pytest.mark.parametrize(("x_max", "dac"), [(1.0, False), (2.0, False), (2.0, True)])
+@pytest.mark.parametrize(
+    ("x_max", "dac"), [pytest.param(1.0, False, marks=pytest.mark.slow), (2.0, False), (2.0, True)]
+)
 def test_sinh_selector_matches_closed_form_with_negligible_wires(x64, x_max, dac):
     """Row voltages are physical: ``v = (x/x_max)·v_read`` whether or not a DAC
     quantizes the inputs (inputs here lie on the 8-bit DAC grid)."""

@@ -106,18 +106,25 @@ def test_train_writes_a_summary_and_resumes(tmp_path, capsys):
 
 def test_train_stdp_mode_writes_a_summary_and_resumes(tmp_path, capsys):
     out = tmp_path / "stdp"
-    argv = ["train", "--mode", "stdp", "--out", str(out), "--device", "rram_hfox", "--neurons", "10",
-            "--train-samples", "150", "--no-progress"]  # fmt: skip
+    # ideal weights (device weights and their checkpoints: tests/test_learn_diehl_cook.py)
+    argv = ["train", "--mode", "stdp", "--out", str(out), "--neurons", "10", "--train-samples", "150",
+            "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert 0.0 <= summary["test_accuracy"] <= 1.0 and summary["presentations"] >= 150
-    assert summary["write_pulses"] > 0 and sum(summary["neuron_classes"]) == 10
+    assert sum(summary["neuron_classes"]) == 10 and "write_pulses" not in summary
     assert "STDP" in capsys.readouterr().out
     assert main(argv) == 2  # refuses to overwrite
     assert "pass --resume" in capsys.readouterr().err
     assert main(argv + ["--resume"]) == 0  # the finished checkpoint: same state, same figures
     again = json.loads((out / "summary.json").read_text())
-    assert again["test_accuracy"] == summary["test_accuracy"] and again["write_pulses"] == summary["write_pulses"]
+    assert again["test_accuracy"] == summary["test_accuracy"] and again["presentations"] == summary["presentations"]
+    capsys.readouterr()
+    other = [a if a != "10" else "12" for a in argv]  # another network: its checkpoint does not fit
+    assert main(other + ["--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xbar train: error: --resume: checkpoint: expected one written with these settings")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(

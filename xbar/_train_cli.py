@@ -71,6 +71,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+def _resumable(train_fn, *args, **kwargs):
+    """``(result, None)``, or ``(None, 2)`` after a one-line error when the checkpoint to
+    resume does not fit this run."""
+    try:
+        return train_fn(*args, **kwargs), None
+    except ValueError as err:
+        if str(err).startswith("checkpoint:"):
+            return None, _fail(f"--resume: {' '.join(str(err).split())}")
+        raise
+
+
 def run(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
@@ -127,15 +138,13 @@ def run(args: argparse.Namespace) -> int:
     w0 = learn.init_weights(sizes, key=k_init)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        w, history = learn.train(
-            net, w0, data.x_train, data.y_train, key=k_train, config=cfg, specs=specs,
-            progress=not args.no_progress, checkpoint=ck, resume=args.resume,
-        )  # fmt: skip
-    except ValueError as err:
-        if str(err).startswith("checkpoint:"):
-            return _fail(f"--resume: {' '.join(str(err).split())}")
-        raise
+    result, code = _resumable(
+        learn.train, net, w0, data.x_train, data.y_train, key=k_train, config=cfg, specs=specs,
+        progress=not args.no_progress, checkpoint=ck, resume=args.resume,
+    )  # fmt: skip
+    if code is not None:
+        return code
+    w, history = result
     t_train = time.perf_counter() - t0
     ideal = learn.evaluate(net, w, data.x_test, data.y_test, key=k_eval, num_steps=args.steps)
     summary = {
@@ -181,15 +190,13 @@ def _run_stdp(args, data, dev, out, ck) -> int:
     state = learn.diehl_cook_init(net, key=k_init, device=dev)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    try:
-        state, spikes = learn.diehl_cook_train(
-            net, state, x, key=k_train, epochs=args.epochs, progress=not args.no_progress, checkpoint=ck,
-            resume=args.resume,
-        )  # fmt: skip
-    except ValueError as err:
-        if str(err).startswith("checkpoint:"):
-            return _fail(f"--resume: {' '.join(str(err).split())}")
-        raise
+    result, code = _resumable(
+        learn.diehl_cook_train, net, state, x, key=k_train, epochs=args.epochs, progress=not args.no_progress,
+        checkpoint=ck, resume=args.resume,
+    )  # fmt: skip
+    if code is not None:
+        return code
+    state, spikes = result
     t_train = time.perf_counter() - t0
     labels = learn.assign_labels(learn.diehl_cook_responses(net, state, x, key=k_assign), data.y_train)
     pred = learn.classify(learn.diehl_cook_responses(net, state, xt, key=k_test), labels)
