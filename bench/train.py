@@ -10,7 +10,9 @@ the step (as `learn.train` does it), `ce_rate_loss`, Adam — the loss function 
 * `hw`       — `rram_hfox` arrays on 128×128 tiles, binary spike row drivers, 8-bit
                ADCs, every device effect, the weights re-programmed every step, a fixed
                chip (`resample_chips=False`);
-* `hw-fresh` — `hw` with a freshly fabricated chip every step (`resample_chips=True`).
+* `hw-fresh` — `hw` with a freshly fabricated chip every step (`resample_chips=True`);
+* on request (`--variants`), a breakdown: `hw-ideal` (every effect off), `hw-adc` (only
+  the ADCs), `hw-noadc` (every effect but the ADCs).
 
 Variants are timed round-robin so that they share machine conditions; the ratio is
 the median of the per-round ratios to `plain`. snnTorch runs the same network
@@ -27,6 +29,7 @@ Usage: python bench/train.py [--threads N] [--runs 20] [--snntorch-python PATH]
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import pathlib
@@ -42,6 +45,12 @@ p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--snntorch-python", default=None, help="python of a venv with torch and snntorch")
 p.add_argument("--mnist", default=None, help="MNIST directory (default: xbar.data.find_mnist())")
 p.add_argument("--stdp-samples", type=int, default=500)
+p.add_argument(
+    "--variants",
+    default="plain,hw,hw-fresh",
+    help="surrogate variants: plain, hw, hw-fresh, and for a breakdown hw-ideal (every effect off), "
+    "hw-adc (only the ADCs), hw-noadc (every effect but the ADCs)",
+)
 p.add_argument("--skip", default="", help="comma-separated parts to skip: surrogate, snntorch, stdp")
 p.add_argument("--json", default=None)
 ARGS = p.parse_args()
@@ -76,14 +85,21 @@ def surrogate_variants():
     x = jax.random.uniform(kx, (B, SIZES[0]))
     y = jax.random.randint(ky, (B,), 0, 10)
     opt = optax.adam(5e-4)
+    effects = {"hw-ideal": xbar.Effects.ideal(), "hw-adc": xbar.Effects.only("adc"),
+               "hw-noadc": xbar.Effects().without("adc")}  # fmt: skip
     out = {}
-    for name, hardware, fresh in (("plain", False, False), ("hw", True, False), ("hw-fresh", True, True)):
+    names = ARGS.variants.split(",")
+    for name in ["plain"] + [n for n in names if n != "plain"]:  # plain is the baseline of every ratio
+        if name not in ("plain", "hw", "hw-fresh", *effects):
+            raise SystemExit(f"--variants: unknown variant {name!r}")
+        hardware, fresh = name != "plain", name == "hw-fresh"
+        specs_v = tuple(dataclasses.replace(s, effects=effects[name]) for s in specs) if name in effects else specs
         loss_fn = _make_loss(net, cfg, hardware)
 
-        def step(ws, o, chips, key, loss_fn=loss_fn, fresh=fresh):
+        def step(ws, o, chips, key, loss_fn=loss_fn, fresh=fresh, specs_v=specs_v):
             k_chip, k = jax.random.split(key)
             if fresh:
-                chips = _fabricate_all(specs, k_chip)
+                chips = _fabricate_all(specs_v, k_chip)
             (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(ws, chips, x, y, k)
             up, o = opt.update(g, o, ws)
             return optax.apply_updates(ws, up), o, loss
@@ -91,7 +107,7 @@ def surrogate_variants():
         step = jax.jit(step)
         ws = learn.init_weights(SIZES, key=jax.random.key(0))
         state = {"w": ws, "o": opt.init(ws), "k": jax.random.key(1)}
-        chips = _fabricate_all(specs, jax.random.key(2)) if hardware else None
+        chips = _fabricate_all(specs_v, jax.random.key(2)) if hardware else None
 
         def once(step=step, state=state, chips=chips):
             state["k"], k = jax.random.split(state["k"])
