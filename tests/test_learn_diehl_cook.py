@@ -181,6 +181,10 @@ def test_device_weights_are_the_cells_and_learning_writes_pulses(card, tmp_path)
         if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
             a, b = jax.random.key_data(a), jax.random.key_data(b)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # a checkpoint of stochastic writing does not resume a run that accumulates
+    acc = learn.diehl_cook_init(net, key=jax.random.key(0), device=dev, write="accumulate")
+    with pytest.raises(ValueError, match=r"checkpoint: expected one written with these settings"):
+        learn.diehl_cook_train(net, acc, x, key=jax.random.key(1), progress=False, chunk=2, checkpoint=ck, resume=True)
     g = dev.conductance(new.fab, new.dev, 0.0, effects=xbar.Effects())
     np.testing.assert_allclose(
         np.asarray(new.w), np.asarray((g - dev.g_min) / (dev.g_max - dev.g_min)), rtol=1e-5, atol=1e-6

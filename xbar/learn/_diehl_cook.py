@@ -65,7 +65,8 @@ import numpy as np
 from .. import _random as _rnd
 from .._effects import Effects
 from ..devices._base import ALL_EFFECTS
-from ._pulsed import _NOMINAL, _nominal_step, write_increment
+from ._checkpoint import key_arrays, key_from, leaf_arrays, leaves_from, write_npz
+from ._pulsed import _NOMINAL, _nominal_pulses, write_increment
 from ._stdp import STDPRule
 
 __all__ = [
@@ -182,15 +183,17 @@ class DiehlCookState(NamedTuple):
     residual: jax.Array | None = None
 
 
+def _siemens_per_weight(net, device):
+    return (device.g_max - device.g_min) / (net.rule.w_max - net.rule.w_min)
+
+
 def _g_of_w(net, device, w):
-    r = net.rule
-    return device.g_min + (w - r.w_min) / (r.w_max - r.w_min) * (device.g_max - device.g_min)
+    return device.g_min + (w - net.rule.w_min) * _siemens_per_weight(net, device)
 
 
 def _read_w(net, state, effects):
-    r = net.rule
     g = state.device.conductance(state.fab, state.dev, 0.0, effects=effects)
-    return r.w_min + (g - state.device.g_min) / (state.device.g_max - state.device.g_min) * (r.w_max - r.w_min)
+    return net.rule.w_min + (g - state.device.g_min) / _siemens_per_weight(net, state.device)
 
 
 def diehl_cook_init(
@@ -239,13 +242,18 @@ def _events(net, x, rate_scale, key):
     total = jnp.sum(rates)
     counts = jax.random.poisson(k_n, total * net.dt, (net.num_steps,)).astype(jnp.int32)
     cdf = jnp.cumsum(rates) / jnp.where(total > 0, total, 1.0)
-    u = _rnd.uniform(k_i, (net.num_steps, net.max_events), cdf.dtype)
-    idx = jnp.minimum(jnp.searchsorted(cdf, u, side="right"), net.n_input - 1).astype(jnp.int32)
+    idx = _inputs_of(cdf, _rnd.uniform(k_i, (net.num_steps, net.max_events), cdf.dtype))
     return counts, idx, cdf
 
 
+def _inputs_of(cdf, u):
+    """The input each event comes from, for uniforms `u`: inverse CDF of the rates."""
+    return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1).astype(jnp.int32)
+
+
 def _present(net: DiehlCook, w, theta, x, rate_scale, key, learn: bool, record: bool = False):
-    """One presentation; returns ``(w, theta, counts)`` (and the rasters if `record`)."""
+    """One presentation; returns ``(w, theta, counts, dropped)`` (and the rasters
+    ``(event counts, candidate inputs, output spikes)`` if `record`)."""
     r = net.rule
     counts, idx, cdf = _events(net, x, rate_scale, key)
     k_spill = jax.random.fold_in(key, 1)
@@ -262,8 +270,7 @@ def _present(net: DiehlCook, w, theta, x, rate_scale, key, learn: bool, record: 
     slots = jnp.arange(kmax)
 
     def spill_ids(t, c):
-        u = _rnd.uniform(jax.random.fold_in(jax.random.fold_in(k_spill, t), c), (kmax,), cdf.dtype)
-        return jnp.minimum(jnp.searchsorted(cdf, u, side="right"), n_in - 1).astype(jnp.int32)
+        return _inputs_of(cdf, _rnd.uniform(jax.random.fold_in(jax.random.fold_in(k_spill, t), c), (kmax,), cdf.dtype))
 
     def chunks(t, n_t, fn, init):
         """fold `fn(carry, ids, mask)` over the spill passes 1, 2, … of step t."""
@@ -336,7 +343,6 @@ def _present(net: DiehlCook, w, theta, x, rate_scale, key, learn: bool, record: 
             rows_new = jnp.clip(rows + d_rows, r.w_min, r.w_max)
             # unused slots write nowhere (their candidate index may repeat a used one)
             w = w.at[:, j].set(col_new).at[jnp.where(m > 0, ids, n_in)].set(rows_new, mode="drop")
-        if learn:
             sf = s.astype(dtype)
             o1 = jnp.where(s, 1.0, o1) if nearest else o1 + sf
             o2 = jnp.where(s, 1.0, o2) if nearest else o2 + sf
@@ -404,17 +410,15 @@ def _learn_one(net, effects, state: DiehlCookState, x, key):
     samples, dropped = state.samples + reps, state.dropped + dropped
     if state.device is None:
         return state._replace(w=w, theta=theta, samples=samples, dropped=dropped), cnt
-    scale = (state.device.g_max - state.device.g_min) / (net.rule.w_max - net.rule.w_min)  # S per weight
+    scale = _siemens_per_weight(net, state.device)
     if state.residual is None:  # stochastic rounding of this presentation's increment
         dev, n, energy = write_increment(state.device, state.fab, state.dev, (w - state.w) * scale, key=k_write,
                                          effects=effects)  # fmt: skip
         residual = None
     else:  # accumulate digitally; write whole nominal pulses, keep the rest (mixed precision)
         chi = (state.residual + (w - state.w)) * scale
-        up = _nominal_step(state.device, state.fab, state.dev, 1)
-        down = -_nominal_step(state.device, state.fab, state.dev, -1)
-        step = jnp.where(chi >= 0, up, down)
-        n = jnp.clip(jnp.trunc(chi / jnp.where(step > 0, step, jnp.inf)), -_MAX_PULSES, _MAX_PULSES).astype(jnp.int32)
+        n_real = _nominal_pulses(state.device, state.fab, state.dev, chi)
+        n = jnp.clip(jnp.trunc(n_real), -_MAX_PULSES, _MAX_PULSES).astype(jnp.int32)
         dev, energy = state.device.pulse(state.fab, state.dev, n, key=k_write, effects=effects)
         # minus what n pulses do in the controller's nominal view (open loop: noise is not chased)
         g0 = state.device.conductance(state.fab, state.dev, 0.0, effects=_NOMINAL)
@@ -438,31 +442,25 @@ def diehl_cook_present(net: DiehlCook, state: DiehlCookState, x, *, key, effects
     """Learn from one sample `x` ``(n_input,)`` (with boosted repeats): returns
     ``(state, counts)``, the output spike counts of the last presentation."""
     x = _check_x(net, jnp.asarray(x)[None])[0]
-    fn = _PRESENT.get((net, effects))
-    if fn is None:
-        fn = _PRESENT[(net, effects)] = jax.jit(functools.partial(_learn_one, net, effects))
-    return fn(state, x, key)
+    return _present_fn(net, effects)(state, x, key)
 
 
-_PRESENT: dict = {}
+# compiled once per network and effects (both hashable, frozen dataclasses)
+@functools.cache
+def _present_fn(net, effects):
+    return jax.jit(functools.partial(_learn_one, net, effects))
 
 
-_TRAIN_CHUNKS: dict = {}
-
-
+@functools.cache
 def _train_chunk(net, effects):
-    fn = _TRAIN_CHUNKS.get((net, effects))
-    if fn is None:
+    @jax.jit
+    def fn(state, xs, key):
+        def one(st, inp):
+            st, cnt = _learn_one(net, effects, st, inp[0], inp[1])
+            return st, jnp.sum(cnt)
 
-        @jax.jit
-        def fn(state, xs, key):
-            def one(st, inp):
-                st, cnt = _learn_one(net, effects, st, inp[0], inp[1])
-                return st, jnp.sum(cnt)
+        return jax.lax.scan(one, state, (xs, jax.random.split(key, xs.shape[0])))
 
-            return jax.lax.scan(one, state, (xs, jax.random.split(key, xs.shape[0])))
-
-        _TRAIN_CHUNKS[(net, effects)] = fn
     return fn
 
 
@@ -538,55 +536,45 @@ def _settings_json(net, state, n, epochs, chunk, effects) -> str:
         "chunk": chunk,
         "effects": repr(effects),
         "device": None if dev is None else f"{type(dev).__name__}:{dev.name}",
+        "write": None if dev is None else ("stochastic" if state.residual is None else "accumulate"),
     }
     return json.dumps(desc, sort_keys=True)
 
 
 def _save_dc_checkpoint(path, settings, state, key, spikes, epoch, pos, order) -> None:
-    from .._io import _atomic
-    from ._train import _typed
-
-    leaves = jax.tree_util.tree_leaves(state)
     arrays = {
         "settings": np.asarray(settings),
-        "key": np.asarray(jax.random.key_data(key) if _typed(key) else key),
-        "key_typed": np.asarray(_typed(key)),
+        **key_arrays(key),
         "spikes": spikes,
         "epoch": np.asarray(epoch),
         "pos": np.asarray(pos),
         "order": np.asarray(order),
-        **{f"s{i}": np.asarray(jax.random.key_data(leaf) if _typed(leaf) else leaf) for i, leaf in enumerate(leaves)},
+        **leaf_arrays("s", state),
     }
-    with _atomic(path, ".npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
 
 
 def _load_dc_checkpoint(path, settings, state, spikes):
-    from ._train import _typed
-
     with np.load(path, allow_pickle=False) as z:
         saved = str(z["settings"])
         if saved != settings:
             raise ValueError(
                 f"checkpoint: expected one written with these settings ({settings}), got {path} with {saved}"
             )
-        leaves, treedef = jax.tree_util.tree_flatten(state)
-        new = []
-        for i, leaf in enumerate(leaves):
-            a = z[f"s{i}"]
-            typed = _typed(leaf)
-            want = np.shape(jax.random.key_data(leaf)) if typed else np.shape(leaf)
-            if a.shape != want:
-                raise ValueError(f"checkpoint: expected state leaf {i} of shape {want}, got {a.shape}")
-            new.append(jax.random.wrap_key_data(jnp.asarray(a)) if typed else jnp.asarray(a, dtype=leaf.dtype))
-        key = jnp.asarray(z["key"])
-        key = jax.random.wrap_key_data(key) if bool(z["key_typed"]) else key
+        state = leaves_from(z, "s", state, "state leaf")
         epoch, pos = int(z["epoch"]), int(z["pos"])
         order = np.asarray(z["order"]) if pos > 0 else None
-        return treedef.unflatten(new), key, np.asarray(z["spikes"]), epoch, pos, order
+        return state, key_from(z), np.asarray(z["spikes"]), epoch, pos, order
 
 
-_RESPOND: dict = {}
+@functools.cache
+def _respond_fn(net):
+    @jax.jit
+    def fn(w, theta, xs, key):  # samples in turn (lax.map): vmap made this 5x slower on CPU
+        keys = jax.random.split(key, xs.shape[0])
+        return jax.lax.map(lambda a: _present_boosted(net, w, theta, a[0], a[1], False)[2], (xs, keys))
+
+    return fn
 
 
 def diehl_cook_responses(net: DiehlCook, state: DiehlCookState, x, *, key, batch_size: int = 100):
@@ -596,15 +584,7 @@ def diehl_cook_responses(net: DiehlCook, state: DiehlCookState, x, *, key, batch
     x = _check_x(net, x)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    fn = _RESPOND.get(net)
-    if fn is None:
-
-        @jax.jit
-        def fn(w, theta, xs, key):  # samples in turn (lax.map): vmap made this 5x slower on CPU
-            keys = jax.random.split(key, xs.shape[0])
-            return jax.lax.map(lambda a: _present_boosted(net, w, theta, a[0], a[1], False)[2], (xs, keys))
-
-        _RESPOND[net] = fn
+    fn = _respond_fn(net)
     out = []
     n = x.shape[0]
     for i in range(0, n, batch_size):

@@ -68,6 +68,15 @@ def _nominal_step(device, fab, state, sign):
     return _read(device, fab, moved, _NOMINAL) - g0
 
 
+def _nominal_pulses(device, fab, state, dg):
+    """The real-valued signed pulse count ``dg/ΔG₁`` per cell, ``ΔG₁`` the magnitude of
+    one nominal pulse in the direction of `dg` at the cell's present state (0 where the
+    cell cannot move that way)."""
+    up, down = _nominal_step(device, fab, state, 1), -_nominal_step(device, fab, state, -1)
+    step = jnp.where(dg >= 0, up, down)
+    return dg / jnp.where(step > 0, step, jnp.inf)
+
+
 def _stochastic_count(n_real, key, max_pulses):
     u = _rnd.uniform(key, n_real.shape, n_real.dtype)
     return jnp.clip(jnp.floor(n_real + u), -max_pulses, max_pulses).astype(jnp.int32)
@@ -88,10 +97,7 @@ def write_increment(device, fab, state, dg, *, key, max_pulses: int = 8, effects
     if isinstance(max_pulses, bool) or not isinstance(max_pulses, int) or max_pulses < 1:
         raise ValueError(f"max_pulses: expected a positive int, got {max_pulses!r}")
     k_round, k_pulse = jax.random.split(key)
-    dg = jnp.asarray(dg)
-    up, down = _nominal_step(device, fab, state, 1), -_nominal_step(device, fab, state, -1)
-    step = jnp.where(dg >= 0, up, down)  # magnitudes of one pulse up / down
-    n = _stochastic_count(dg / jnp.where(step > 0, step, jnp.inf), k_round, max_pulses)
+    n = _stochastic_count(_nominal_pulses(device, fab, state, jnp.asarray(dg)), k_round, max_pulses)
     state, energy = device.pulse(fab, state, n, key=k_pulse, effects=effects)
     return state, n, energy
 

@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._io import _atomic
 from ..circuit._crossbar import CrossbarSpec, fabricate, program
 from ..snn._encoders import latency, rate
 from ..snn._layers import Network
+from ._checkpoint import key_arrays, key_from, leaf_arrays, leaves_from, write_npz
 
 __all__ = [
     "TrainConfig",
@@ -269,8 +269,7 @@ def train(
     hardware = specs is not None
     if config.resample_chips and not hardware:
         raise ValueError(
-            "config.resample_chips: expected specs (one CrossbarSpec per layer) to fabricate chips from, "
-            "got specs=None"
+            "config.resample_chips: expected specs (one CrossbarSpec per layer) to fabricate chips from, got specs=None"
         )
     n = x_train.shape[0]
     bs = min(config.batch_size, n)
@@ -326,10 +325,6 @@ def train(
     return weights, history
 
 
-def _typed(key) -> bool:
-    return jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key)
-
-
 def _config_json(config: TrainConfig, n: int) -> str:
     return json.dumps({**dataclasses.asdict(config), "n_train": n}, sort_keys=True)
 
@@ -338,15 +333,13 @@ def _save_checkpoint(path, epoch, config, n, weights, opt_state, key, history) -
     arrays = {
         "epoch": np.asarray(epoch),
         "config": np.asarray(_config_json(config, n)),
-        "key": np.asarray(jax.random.key_data(key) if _typed(key) else key),
-        "key_typed": np.asarray(_typed(key)),
+        **key_arrays(key),
         "loss": np.asarray(history["loss"], float),
         "acc": np.asarray(history["acc"], float),
+        **leaf_arrays("opt", opt_state),
     }
     arrays.update({f"w{i}": np.asarray(w) for i, w in enumerate(weights)})
-    arrays.update({f"opt{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state))})
-    with _atomic(path, ".npz") as tmp, open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+    write_npz(path, arrays)
 
 
 def _load_checkpoint(path, config, n, weights, opt_state):
@@ -363,10 +356,8 @@ def _load_checkpoint(path, config, n, weights, opt_state):
         for i, (a, b) in enumerate(zip(w, weights, strict=True)):
             if a.shape != b.shape:
                 raise ValueError(f"checkpoint: expected weight {i} of shape {b.shape}, got {a.shape} in {path}")
-        leaves, treedef = jax.tree_util.tree_flatten(opt_state)
-        opt = treedef.unflatten([jnp.asarray(z[f"opt{i}"], dtype=jnp.asarray(x).dtype) for i, x in enumerate(leaves)])
-        key = jnp.asarray(z["key"])
-        key = jax.random.wrap_key_data(key) if bool(z["key_typed"]) else key
+        opt = leaves_from(z, "opt", opt_state, "optimizer state leaf")
+        key = key_from(z)
         history = {"loss": [float(v) for v in z["loss"]], "acc": [float(v) for v in z["acc"]]}
         return int(z["epoch"]), w, opt, key, history
 
@@ -402,6 +393,7 @@ def evaluate(
 
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
+
     def count(xb, yb, valid, k):
         return _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)
 
