@@ -10,7 +10,9 @@ per wire segment and a batch of 64 random input vectors (0…0.2 V), in one proc
 - `xbar f+b`: forward and the gradient of a scalar loss with respect to `g` and `v`;
 - `T read` vs `ideal`: one read through the transfer matrix, `v @ T`, against the ideal
   `v @ g` (both one matmul);
-- `err`: max relative error of xbar's column currents against splu's.
+- `err`: max relative error of xbar's column currents against splu's;
+- `residual`: the solve's largest relative residual (the timed calls are jitted, so a
+  solve that ran out of iterations shows here, not as an error).
 
 Both are timed best of `--runs`. By default the process keeps freed memory in the heap
 (`_results.keep_freed_memory`, for xbar and splu alike); `--system-malloc` leaves glibc's
@@ -62,7 +64,7 @@ def main():
     wires = dict(r_row=ARGS.r, r_col=ARGS.r)
     kw = dict(wires, tol=ARGS.tol)
     rows = []
-    hdr = f"{'size':>6}{'splu s':>9}{'xbar s':>9}{'speedup':>9}{'f+b s':>8}{'iters':>6}{'err':>9}{'T read/ideal':>14}"
+    hdr = f"{'size':>6}{'splu s':>9}{'xbar s':>9}{'speedup':>9}{'f+b s':>8}{'iters':>6}{'err':>9}{'T read/ideal':>14}{'residual':>10}"
     print(f"dtype {np.dtype(dtype).name}, r = {ARGS.r} ohm/segment, batch {ARGS.batch}, freed memory kept: {kept}")
     print(hdr)
     for n in [int(s) for s in ARGS.sizes.split(",")]:
@@ -95,13 +97,14 @@ def main():
             "speedup": t_splu / t_x,
             "xbar_fwd_bwd_s": t_fb,
             "iterations": int(sol.iterations),
+            "residual": float(jnp.max(sol.residual)),
             "max_rel_err": err,
             "t_read_over_ideal": t_read / t_ideal,
         }
         rows.append(row)
         print(
             f"{n:>6}{t_splu:>9.3f}{t_x:>9.4f}{t_splu / t_x:>8.1f}x{t_fb:>8.3f}{row['iterations']:>6}"
-            f"{err:>9.1e}{t_read / t_ideal:>13.2f}x"
+            f"{err:>9.1e}{t_read / t_ideal:>13.2f}x{row['residual']:>10.1e}"
         )
     save_results(ARGS.json, rows, freed_memory_kept=kept)
 
