@@ -5,6 +5,8 @@
     xbar devices show NAME_OR_PATH
     xbar devices plot NAME_OR_PATH [--out PATH] [--cells N] [--seed S]
     xbar train --out DIR [--data digits|mnist] [--mnist DIR] [--device CARD|ideal] [--resume] ...
+    xbar sweep SPEC --out DIR [--resume] [--plot PATH]
+    xbar plot DIR [--out PATH]
 
 Bad input exits with code 2 and a one-line reason.
 """
@@ -91,6 +93,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from ._train_cli import add_parser
 
     add_parser(sub, _positive_int, _positive_float)
+    from ._sweep_cli import add_parsers
+
+    add_parsers(sub, _positive_int)
     return p
 
 
@@ -175,6 +180,14 @@ def _main(argv) -> int:
         from ._train_cli import run
 
         return run(args)
+    if args.command == "sweep":
+        from ._sweep_cli import run_sweep
+
+        return run_sweep(args)
+    if args.command == "plot":
+        from ._sweep_cli import run_plot
+
+        return run_plot(args)
     parser.print_help()
     return 2
 

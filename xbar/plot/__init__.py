@@ -10,3 +10,7 @@ from ._plots import plot_conductance_histogram as plot_conductance_histogram
 from ._plots import plot_current_error as plot_current_error
 from ._plots import plot_demo_accuracy as plot_demo_accuracy
 from ._plots import plot_training as plot_training
+from ._sweep import plot_sweep_heatmap as plot_sweep_heatmap
+from ._sweep import plot_sweep_lines as plot_sweep_lines
+from ._sweep import sweep_axes as sweep_axes
+from ._sweep import sweep_figure as sweep_figure
