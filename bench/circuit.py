@@ -64,7 +64,8 @@ def main():
     wires = dict(r_row=ARGS.r, r_col=ARGS.r)
     kw = dict(wires, tol=ARGS.tol)
     rows = []
-    hdr = f"{'size':>6}{'splu s':>9}{'xbar s':>9}{'speedup':>9}{'f+b s':>8}{'iters':>6}{'err':>9}{'T read/ideal':>14}{'residual':>10}"
+    hdr = f"{'size':>6}{'splu s':>9}{'xbar s':>9}{'speedup':>9}{'f+b s':>8}{'iters':>6}{'err':>9}"
+    hdr += f"{'T read/ideal':>14}{'residual':>10}"
     print(f"dtype {np.dtype(dtype).name}, r = {ARGS.r} ohm/segment, batch {ARGS.batch}, freed memory kept: {kept}")
     print(hdr)
     for n in [int(s) for s in ARGS.sizes.split(",")]:

@@ -30,7 +30,9 @@ def weights_file(tmp_path_factory):
     ds = load_digits()
     net = Network(layers=(SpikingDense(neuron=LIF(beta=0.9)), SpikingDense(neuron=LIF(beta=0.9))))
     w0 = init_weights((64, HIDDEN, 10), key=jax.random.key(0))
-    w, _ = train(net, w0, ds.x_train, ds.y_train, key=jax.random.key(1), config=TrainConfig(epochs=3, lr=1e-2), progress=False)
+    w, _ = train(
+        net, w0, ds.x_train, ds.y_train, key=jax.random.key(1), config=TrainConfig(epochs=3, lr=1e-2), progress=False
+    )
     path = tmp_path_factory.mktemp("weights") / "w.npz"
     np.savez(path, **{f"w{i}": np.asarray(x) for i, x in enumerate(w)})
     return path
@@ -221,7 +223,9 @@ def test_endurance_time_and_card_parameter_axes(tmp_path, weights_file):
 
 
 def test_cli_sweep_trains_resumes_and_plots(tmp_path, capsys):
-    path = _write(tmp_path / "s.toml", f"""
+    path = _write(
+        tmp_path / "s.toml",
+        f"""
 name = "cli"
 [base]
 hidden = [{HIDDEN}]
@@ -232,7 +236,8 @@ test_samples = 64
 [axes]
 adc_bits = [4, 8]
 chip = [0, 1]
-""")
+""",
+    )
     out = tmp_path / "run"
     assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--plot", str(tmp_path / "s.png")]) == 0
     assert (out / sweep.WEIGHTS).exists() and (tmp_path / "s.png").stat().st_size > 10_000

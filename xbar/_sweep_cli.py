@@ -27,7 +27,8 @@ def add_parsers(sub, positive_int) -> None:
     s.add_argument("--out", required=True, metavar="DIR", help="results folder (must not hold a sweep unless --resume)")
     s.add_argument("--resume", action="store_true", help="continue the sweep in DIR (same spec)")
     s.add_argument("--weights", metavar="NPZ", default=None,
-                   help="trained weights (w0, w1, ...; e.g. another sweep's DIR/weights.npz) instead of the spec's")  # fmt: skip
+                   help="trained weights (w0, w1, ...; e.g. another sweep's DIR/weights.npz) instead of "
+                        "the spec's")  # fmt: skip
     s.add_argument("--points-per-device", type=positive_int, default=8,
                    help="points each device evaluates per compiled call (default 8)")  # fmt: skip
     s.add_argument("--plot", metavar="PATH", default=None,

@@ -23,7 +23,7 @@ _SPREAD = ("chip",)  # axes drawn as spread, not as a coordinate
 
 def _label(axis: str) -> str:
     if axis.startswith("device."):
-        return f"card parameter {axis[len('device.'):]}"
+        return f"card parameter {axis[len('device.') :]}"
     return _LABELS.get(axis, axis)
 
 

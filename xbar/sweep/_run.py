@@ -337,9 +337,18 @@ def _specs(device, sizes, group: dict, base: dict, vals: dict):
     r = vals.get("r_wire", base["r_wire"]) if circuit != "ideal" else 0.0
     return tuple(
         CrossbarSpec(
-            device=device, rows=a, cols=b, tile_rows=group["tile_rows"], tile_cols=group["tile_cols"],
-            mapping=base["mapping"], dac_bits=group["dac_bits"] or None, adc_bits=group["adc_bits"],
-            adc_range=vals.get("adc_range", base["adc_range"]), circuit=circuit, r_row=r, r_col=r,
+            device=device,
+            rows=a,
+            cols=b,
+            tile_rows=group["tile_rows"],
+            tile_cols=group["tile_cols"],
+            mapping=base["mapping"],
+            dac_bits=group["dac_bits"] or None,
+            adc_bits=group["adc_bits"],
+            adc_range=vals.get("adc_range", base["adc_range"]),
+            circuit=circuit,
+            r_row=r,
+            r_col=r,
         )  # fmt: skip
         for a, b in zip(sizes[:-1], sizes[1:])
     )

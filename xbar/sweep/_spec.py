@@ -58,7 +58,12 @@ _BASE = {
     "num_steps": (25, "int", 1, "time steps per sample (T)"),
     "encoder": ("rate", "str", ("rate", "latency"), "input encoding"),
     "epochs": (20, "int", 1, "training epochs (the network is trained once per sweep)"),
-    "train": ("ideal", "str", ("ideal", "hardware"), "how the network is trained: ideally or with the base array in the loop"),
+    "train": (
+        "ideal",
+        "str",
+        ("ideal", "hardware"),
+        "how the network is trained: ideally or with the base array in the loop",
+    ),
     "weights": ("", "str", None, "an .npz of trained weights (w0, w1, ...) instead of training"),
     "seed": (0, "int", 0, "random seed (training, data encoding, chips)"),
     "batch_size": (512, "int", 1, "test images per compiled evaluation call"),
@@ -113,7 +118,9 @@ class SweepSpec:
 
     def fingerprint(self) -> str:
         """A hash of everything that decides the results (not the file's name)."""
-        text = json.dumps({"base": self.base, "device": self.device, "axes": self.axes, "mode": self.mode}, sort_keys=True)
+        text = json.dumps(
+            {"base": self.base, "device": self.device, "axes": self.axes, "mode": self.mode}, sort_keys=True
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_dict(self) -> dict:
@@ -179,7 +186,9 @@ def parse_spec(raw: dict, *, where: str = "<spec>", base_dir=None) -> SweepSpec:
     device = {}
     for key, value in device_raw.items():
         if key not in params:
-            fail(f"base.device.{key}", f"unknown parameter of card {base['card']!r}; expected one of {', '.join(params)}")
+            fail(
+                f"base.device.{key}", f"unknown parameter of card {base['card']!r}; expected one of {', '.join(params)}"
+            )
         device[key] = _check_number(f"base.device.{key}", value, fail)
 
     axes_raw = raw.get("axes", {})
@@ -210,7 +219,10 @@ def parse_spec(raw: dict, *, where: str = "<spec>", base_dir=None) -> SweepSpec:
     circuit_on = base["circuit"] != "ideal"
     r_values = axes.get("r_wire", [base["r_wire"]])
     if circuit_on and not all(r > 0 for r in r_values):
-        fail("axes.r_wire" if "r_wire" in axes else "base.r_wire", f"circuit {base['circuit']!r} expects r_wire > 0 ohm, got {r_values}")
+        fail(
+            "axes.r_wire" if "r_wire" in axes else "base.r_wire",
+            f"circuit {base['circuit']!r} expects r_wire > 0 ohm, got {r_values}",
+        )
     if not circuit_on and any(r != 0 for r in r_values):
         fail(
             "axes.r_wire" if "r_wire" in axes else "base.r_wire",
