@@ -324,3 +324,26 @@ def test_effects_switches_and_errors():
         Effects.only("noise")
     with pytest.raises(TypeError, match="Effects.adc: expected a bool, got int 1"):
         Effects(adc=1)
+
+
+def test_adc_bits_is_a_leaf_that_vmaps():
+    # adc_bits changes no shape: specs that differ only in it share a compilation, and a
+    # sweep can vmap over it with the same reads as one spec per value
+    dev = xbar.devices.load("rram_hfox")
+    w = 0.1 * jax.random.normal(jax.random.key(1), (70, 20))
+    x = jax.random.uniform(jax.random.key(2), (5, 70))
+
+    def read(bits):
+        spec = xbar.CrossbarSpec(device=dev, rows=70, cols=20, tile_rows=32, adc_bits=bits)
+        arr = xbar.program(xbar.fabricate(spec, key=jax.random.key(0)), w, key=jax.random.key(3))
+        return xbar.mvm(arr, x, key=jax.random.key(4))
+
+    swept = jax.vmap(read)(jnp.array([3, 5, 8]))
+    for i, bits in enumerate((3, 5, 8)):
+        np.testing.assert_array_equal(swept[i], read(bits))
+    assert not np.allclose(swept[0], swept[2])  # the resolution reaches the reads
+    spec = xbar.CrossbarSpec(device=dev, rows=70, cols=20, adc_bits=np.int64(6))
+    assert spec.adc_bits == 6 and isinstance(spec.adc_bits, int)
+    for bad, kind in [(2.5, TypeError), ("8", TypeError), (True, TypeError), (1, ValueError), (30, ValueError)]:
+        with pytest.raises(kind, match="CrossbarSpec.adc_bits"):
+            xbar.CrossbarSpec(device=dev, rows=70, cols=20, adc_bits=bad)

@@ -235,7 +235,7 @@ tile_cols = 32
 test_samples = 64
 [axes]
 adc_bits = [4, 8]
-chip = [0, 1]
+dac_bits = [0, 4]
 """,
     )
     out = tmp_path / "run"
@@ -243,6 +243,8 @@ chip = [0, 1]
     assert (out / sweep.WEIGHTS).exists() and (tmp_path / "s.png").stat().st_size > 10_000
     meta = json.loads((out / sweep.META).read_text())
     assert meta["training"]["source"] == "trained" and len(meta["training"]["loss"]) == 1
+    rows = sweep.read_results(out)  # two groups (binary drivers, a 4-bit DAC), each vmapped over adc_bits
+    assert [(r["adc_bits"], r["dac_bits"]) for r in rows] == [(4, 0), (4, 4), (8, 0), (8, 4)]
     before = (out / sweep.RESULTS).read_text()
     assert main(["sweep", str(path), "--out", str(out), "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err

@@ -29,8 +29,8 @@ def add_parsers(sub, positive_int) -> None:
     s.add_argument("--weights", metavar="NPZ", default=None,
                    help="trained weights (w0, w1, ...; e.g. another sweep's DIR/weights.npz) instead of "
                         "the spec's")  # fmt: skip
-    s.add_argument("--points-per-device", type=positive_int, default=8,
-                   help="points each device evaluates per compiled call (default 8)")  # fmt: skip
+    s.add_argument("--points-per-device", type=positive_int, default=None,
+                   help="points each device evaluates per compiled call (default 1 on CPU, 16 on GPU)")  # fmt: skip
     s.add_argument("--plot", metavar="PATH", default=None,
                    help="also draw the results to PATH (PNG or PDF) when done")  # fmt: skip
     s.add_argument("--no-progress", action="store_true", help="hide progress bars")

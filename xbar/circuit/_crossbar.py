@@ -65,6 +65,20 @@ def _check_positive_int(value, name: str) -> int:
     return value
 
 
+def _bits_leaf(value, name: str):
+    """A concrete bit count as a Python int (checked: an integer in 2..24); a traced
+    one as it is."""
+    if not is_concrete(value):
+        return value
+    ok = isinstance(value, (int, np.integer)) or (hasattr(value, "dtype") and np.ndim(value) == 0)
+    if isinstance(value, (bool, np.bool_)) or not ok:
+        raise TypeError(f"{name}: expected an int number of bits, got {type(value).__name__} {value!r}")
+    as_float = float(np.asarray(value))
+    if not as_float.is_integer():
+        raise TypeError(f"{name}: expected an int number of bits, got {value!r}")
+    return check_bits(int(as_float), name, minimum=2)
+
+
 @pytree_dataclass
 class CrossbarSpec:
     """Everything needed to build a crossbar for one weight matrix.
@@ -86,7 +100,9 @@ class CrossbarSpec:
     - `dac_bits`: input DAC resolution (default 8), or ``None`` for binary row drivers:
       inputs are applied as given (spikes), with no quantization — what an SNN
       crossbar driven by spikes has.
-    - `adc_bits`: ADC resolution per column per tile (default 8, at least 2).
+    - `adc_bits`: ADC resolution per column per tile (default 8, at least 2). An array
+      leaf, not a static field (it changes no shape): sweeps `vmap` over it, and specs
+      that differ only in it share one compilation.
     - `adc_range`: ADC full scale as a fraction of the largest differential column
       current a tile can carry (``tile_rows`` full-scale inputs on cells at the weight
       extreme): ``I_fs = adc_range·tile_rows·s·w_max·v_read``. Default 1/8.
@@ -139,7 +155,7 @@ class CrossbarSpec:
     x_max: jax.Array = 1.0
     signed_inputs: bool = static_field(default=False)
     dac_bits: int | None = static_field(default=8)
-    adc_bits: int = static_field(default=8)
+    adc_bits: int | jax.Array = 8
     adc_range: jax.Array = 0.125
     adc_ste: str = static_field(default="clipped")
     w_max: jax.Array | None = None
@@ -170,7 +186,7 @@ class CrossbarSpec:
             raise TypeError(f"CrossbarSpec.effects: expected xbar.Effects, got {type(self.effects).__name__}")
         if self.dac_bits is not None:
             check_bits(self.dac_bits, "CrossbarSpec.dac_bits", minimum=2 if self.signed_inputs else 1)
-        check_bits(self.adc_bits, "CrossbarSpec.adc_bits", minimum=2)
+        object.__setattr__(self, "adc_bits", _bits_leaf(self.adc_bits, "CrossbarSpec.adc_bits"))
         if self.adc_ste not in STE_NAMES:
             raise ValueError(f"CrossbarSpec.adc_ste: expected one of {STE_NAMES}, got {self.adc_ste!r}")
         for name in ("v_read", "x_max", "adc_range", "w_max"):

@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from .._tree import is_concrete
+
 __all__ = ["ste_round", "quantize", "dac", "adc", "STE_NAMES"]
 
 STE_NAMES = ("clipped", "identity")
@@ -74,9 +76,14 @@ def dac(x, *, bits: int, x_max=1.0, signed: bool = False, ste: str = "clipped"):
     return quantize(u, step=1.0 / n, lo=0.0, hi=1.0, ste=ste)
 
 
-def adc(i, *, bits: int, full_scale, ste: str = "clipped"):
-    """Digitize a signed value on ``[-full_scale, full_scale]`` with ``2**bits - 1`` codes."""
-    check_bits(bits, "adc_bits", minimum=2)
-    n = 2 ** (bits - 1) - 1
+def adc(i, *, bits, full_scale, ste: str = "clipped"):
+    """Digitize a signed value on ``[-full_scale, full_scale]`` with ``2**bits - 1`` codes.
+
+    `bits` may be traced (an array leaf, e.g. swept under `vmap`): it changes no shape."""
+    if is_concrete(bits):
+        check_bits(bits, "adc_bits", minimum=2)
+        n = 2 ** (bits - 1) - 1
+    else:
+        n = jnp.exp2(jnp.asarray(bits, i.dtype) - 1.0) - 1.0
     step = full_scale / n
     return quantize(i, step=step, lo=-n * step, hi=n * step, ste=ste)

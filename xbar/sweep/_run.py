@@ -4,7 +4,7 @@ device, results written atomically after every chunk, resumable.
 What one point is: the base network (trained once per sweep, or loaded) programmed on
 a freshly fabricated chip built from the point's settings, read at the point's time
 `t`, and scored on the test set — the accuracy, with the correct count. Points that
-share the group axes (`GROUP_AXES`: ADC and DAC bits, tile shape) run in one compiled
+share the group axes (`GROUP_AXES`: DAC bits, tile shape) run in one compiled
 function, `vmap`-ed over the other axes; each call evaluates ``points_per_device`` points
 on every device (the batch of points sharded along a one-axis mesh), so the per-device
 program is the same on one device or many and the numbers do not depend on how many
@@ -62,7 +62,7 @@ def run(
     *,
     resume: bool = False,
     progress: bool = True,
-    points_per_device: int = 8,
+    points_per_device: int | None = None,
     log=print,
     on_chunk=None,
 ) -> list[dict]:
@@ -71,7 +71,11 @@ def run(
     - `resume`: continue a sweep whose files are in `out` (the same spec, by
       fingerprint); points already in ``results.csv`` are not run again. Without it an
       `out` that already holds a sweep is an error (nothing is overwritten).
-    - `points_per_device`: points each device evaluates per compiled call.
+    - `points_per_device`: points each device evaluates per compiled call; default 1 on
+      CPUs (a CPU core is already busy with one point: vmapping more was no faster on
+      the 2-core VM, `bench/RESULTS.md`) and 16 on accelerators (where one point leaves
+      the device idle between kernel launches: 16 points ran 8–19× faster per point
+      than a loop on an H100).
     - `progress`: a progress bar with points/s and the time left; `log`: where the
       one-line messages go (``None`` for silence).
     - `on_chunk(rows)`: called after each chunk's rows are on disk.
@@ -81,6 +85,8 @@ def run(
     log = log or (lambda *a, **k: None)
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
+    if points_per_device is None:
+        points_per_device = 1 if jax.default_backend() == "cpu" else 16
     if isinstance(points_per_device, bool) or not isinstance(points_per_device, int) or points_per_device < 1:
         raise ValueError(f"points_per_device: expected a positive int, got {points_per_device!r}")
     out = pathlib.Path(out)
@@ -344,12 +350,12 @@ def _specs(device, sizes, group: dict, base: dict, vals: dict):
             tile_cols=group["tile_cols"],
             mapping=base["mapping"],
             dac_bits=group["dac_bits"] or None,
-            adc_bits=group["adc_bits"],
+            adc_bits=vals.get("adc_bits", base["adc_bits"]),
             adc_range=vals.get("adc_range", base["adc_range"]),
             circuit=circuit,
             r_row=r,
             r_col=r,
-        )  # fmt: skip
+        )
         for a, b in zip(sizes[:-1], sizes[1:])
     )
 
@@ -420,7 +426,7 @@ class _Evaluator:
         vals = {}
         for name in self.leaf_names:
             default = base[name] if name in base else self.spec.device.get(name[len("device.") :], math.nan)
-            dtype = np.int32 if name == "chip" else np.float32
+            dtype = np.int32 if name in ("chip", "adc_bits") else np.float32
             vals[name] = self._global(np.asarray([p.get(name, default) for p in pad], dtype), self.split)
         x, y = self.data.x_test, self.data.y_test
         n = x.shape[0]

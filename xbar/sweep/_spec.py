@@ -83,9 +83,9 @@ _BASE = {
 BASE_DEFAULTS = {k: v[0] for k, v in _BASE.items()}
 
 # axes evaluated under vmap inside one compiled function (array leaves)
-SWEEP_AXES = ("adc_range", "r_wire", "t", "endurance_cycles", "chip")
-# axes that change what is compiled: points are grouped by their values
-GROUP_AXES = ("adc_bits", "dac_bits", "tile_rows", "tile_cols")
+SWEEP_AXES = ("adc_bits", "adc_range", "r_wire", "t", "endurance_cycles", "chip")
+# axes that change what is compiled (shapes, control flow): points are grouped by them
+GROUP_AXES = ("dac_bits", "tile_rows", "tile_cols")
 _MODES = ("grid", "zip")
 _TOP = ("mode", "base", "axes", "name")
 
@@ -228,6 +228,10 @@ def parse_spec(raw: dict, *, where: str = "<spec>", base_dir=None) -> SweepSpec:
             "axes.r_wire" if "r_wire" in axes else "base.r_wire",
             "a wire resistance needs base.circuit = 'transfer' (or 'expansion1'/'expansion2'); "
             f"the ideal read ignores it, got r_wire {r_values}",
+        )
+    if any(b > 24 for b in axes.get("adc_bits", [base["adc_bits"]])):
+        fail(
+            "axes.adc_bits" if "adc_bits" in axes else "base.adc_bits", "expected at most 24 bits (float32 resolution)"
         )
     if base["adc_range"] <= 0 or any(v <= 0 for v in axes.get("adc_range", [])):
         fail("adc_range", "expected a positive fraction")
