@@ -71,7 +71,7 @@ def train_weights(path):
     return net, w, ds
 
 
-def loop(net, w, ds, points, group):
+def loop(net, w, ds, points):
     dev0 = xbar.devices.load("rram_hfox")
     accs = []
     for pt in points:
@@ -97,10 +97,10 @@ def compare(name, spec_dict, weights_path, net, w, ds, root):
     points = spec.points()
     n = len(points)
     res = {"points": n}
-    for i, phase in enumerate(("cold", "warm")):
+    for phase in ("cold", "warm"):
         out = os.path.join(root, f"{name}-{phase}")
-        t_run, rows = timed(lambda: sweep.run(spec, out, progress=False, points_per_device=ARGS.ppd, log=None))
-        t_loop, accs = timed(lambda: loop(net, w, ds, points, None))
+        t_run, rows = timed(lambda o=out: sweep.run(spec, o, progress=False, points_per_device=ARGS.ppd, log=None))
+        t_loop, accs = timed(lambda: loop(net, w, ds, points))
         res[phase] = {
             "runner_s": t_run,
             "loop_s": t_loop,
@@ -130,7 +130,11 @@ def main():
             "d2d": compare(
                 "d2d",
                 {"base": base, "axes": {"device": {"d2d_sigma": sigmas}, "chip": list(range(ARGS.chips))}},
-                wpath, net, w, ds, root,
+                wpath,
+                net,
+                w,
+                ds,
+                root,
             )  # fmt: skip
         }
         if ARGS.adc:
