@@ -29,7 +29,6 @@ Usage: python bench/train.py [--threads N] [--runs 20] [--snntorch-python PATH]
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import pathlib
@@ -62,61 +61,26 @@ if ARGS.threads > 0:
     ).strip()
 
 import jax  # noqa: E402
-import optax  # noqa: E402
 from _results import save_results  # noqa: E402
 
 import xbar  # noqa: E402
-from xbar import learn, snn  # noqa: E402
-from xbar.learn._train import _fabricate_all, _make_loss  # noqa: E402
+from xbar import learn  # noqa: E402
+from xbar._bench import surrogate_step  # noqa: E402
 
 T, B, SIZES = 25, 128, (784, 256, 10)
 SKIP = set(filter(None, ARGS.skip.split(",")))
 
 
 def surrogate_variants():
-    net = snn.Network(layers=(snn.SpikingDense(neuron=snn.LIF(beta=0.9)), snn.SpikingDense(neuron=snn.LIF(beta=0.9))))
-    cfg = learn.TrainConfig(num_steps=T, batch_size=B, loss="ce_rate")
-    rram = xbar.devices.load("rram_hfox")
-    specs = tuple(
-        xbar.CrossbarSpec(device=rram, rows=a, cols=b, tile_rows=128, tile_cols=128, dac_bits=None, adc_bits=8)
-        for a, b in zip(SIZES, SIZES[1:], strict=False)
-    )
-    kx, ky = jax.random.split(jax.random.key(3))
-    x = jax.random.uniform(kx, (B, SIZES[0]))
-    y = jax.random.randint(ky, (B,), 0, 10)
-    opt = optax.adam(5e-4)
-    effects = {"hw-ideal": xbar.Effects.ideal(), "hw-adc": xbar.Effects.only("adc"),
-               "hw-noadc": xbar.Effects().without("adc")}  # fmt: skip
-    out = {}
+    """``{name: (once, compile_s)}`` with `plain` first (the baseline of every ratio); the
+    steps are `xbar._bench.surrogate_step`'s, as `xbar bench` times them."""
     names = ARGS.variants.split(",")
-    for name in ["plain"] + [n for n in names if n != "plain"]:  # plain is the baseline of every ratio
-        if name not in ("plain", "hw", "hw-fresh", *effects):
-            raise SystemExit(f"--variants: unknown variant {name!r}")
-        hardware, fresh = name != "plain", name == "hw-fresh"
-        specs_v = tuple(dataclasses.replace(s, effects=effects[name]) for s in specs) if name in effects else specs
-        loss_fn = _make_loss(net, cfg, hardware)
-
-        def step(ws, o, chips, key, loss_fn=loss_fn, fresh=fresh, specs_v=specs_v):
-            k_chip, k = jax.random.split(key)
-            if fresh:
-                chips = _fabricate_all(specs_v, k_chip)
-            (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(ws, chips, x, y, k)
-            up, o = opt.update(g, o, ws)
-            return optax.apply_updates(ws, up), o, loss
-
-        step = jax.jit(step)
-        ws = learn.init_weights(SIZES, key=jax.random.key(0))
-        state = {"w": ws, "o": opt.init(ws), "k": jax.random.key(1)}
-        chips = _fabricate_all(specs_v, jax.random.key(2)) if hardware else None
-
-        def once(step=step, state=state, chips=chips):
-            state["k"], k = jax.random.split(state["k"])
-            state["w"], state["o"], loss = step(state["w"], state["o"], chips, k)
-            return loss
-
-        t0 = time.perf_counter()
-        jax.block_until_ready(once())
-        out[name] = (once, time.perf_counter() - t0)
+    out = {}
+    for name in ["plain"] + [n for n in names if n != "plain"]:
+        try:
+            out[name] = surrogate_step(name, sizes=SIZES, num_steps=T, batch=B)
+        except ValueError as err:
+            raise SystemExit(f"--variants: {err}") from None
     return out
 
 

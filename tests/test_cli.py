@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 
+import jax
 import pytest
 
 from xbar._cli import main
@@ -171,3 +172,23 @@ def test_atomic_json_keeps_the_old_file_on_failure(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     with pytest.raises(ValueError, match="path: expected a file name, got the directory"):
         write_json_atomic(tmp_path, {"a": 1})
+
+
+def test_bench_measures_the_circuit_and_rejects_unknown_parts(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--parts", "circuit", "--size", "24", "--json", str(path)]) == 0
+    res = json.loads(path.read_text())
+    assert res["env"]["backend"] == jax.default_backend()
+    assert res["circuit"]["n"] == 24 and res["circuit"]["max_rel_err"] < 1e-4 and res["circuit"]["speedup"] > 0
+    assert main(["bench", "--parts", "train,nope"]) == 2
+    assert "--parts" in capsys.readouterr().err
+
+
+def test_bench_training_steps_run_and_name_unknown_variants():
+    from xbar._bench import round_robin, surrogate_step
+
+    fns = {name: surrogate_step(name, sizes=(16, 8, 4), num_steps=3, batch=4)[0] for name in ("plain", "hw-adc")}
+    res = round_robin(fns, runs=2, warmup=1)
+    assert res["plain"]["ratio"] == 1.0 and res["hw-adc"]["median_s"] > 0
+    with pytest.raises(ValueError, match="name: expected one of"):
+        surrogate_step("hw-quantum")

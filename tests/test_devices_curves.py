@@ -56,6 +56,7 @@ def test_retention_curves_have_a_band_per_level_and_temperature():
     assert hot[-1] < room[-1]  # faster at 85 C
 
 
+@pytest.mark.slow  # 12 s; notebooks/a_device_effects draws xbar.plot.device_figure in the default suite
 def test_devices_plot_writes_a_figure(tmp_path, capsys):
     out = tmp_path / "rram.png"
     assert main(["devices", "plot", "rram_hfox", "--out", str(out), "--cells", "16"]) == 0

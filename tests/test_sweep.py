@@ -155,13 +155,11 @@ def _weights(path):
         return [z["w0"], z["w1"]]
 
 
-def test_runner_equals_a_per_point_loop_and_chunking_does_not_matter(tmp_path, weights_file):
+def test_runner_equals_a_per_point_loop(tmp_path, weights_file):
     spec = sweep.load_spec(_write(tmp_path / "s.toml", _spec_text(weights_file, "t = [1.0, 1e6]\nchip = [0, 1, 2]")))
     rows = sweep.run(spec, tmp_path / "a", progress=False, points_per_device=2, log=None)
-    again = sweep.run(spec, tmp_path / "b", progress=False, points_per_device=8, log=None)
     assert [r["point"] for r in rows] == list(range(6))
     assert [(r["t"], r["chip"]) for r in rows] == [(t, c) for t in (1.0, 1e6) for c in (0, 1, 2)]
-    assert [r["correct"] for r in rows] == [r["correct"] for r in again]
     w = _weights(weights_file)
     for r in rows[:2] + rows[5:]:
         assert r["correct"] == _direct_correct(w, r), r
@@ -196,6 +194,8 @@ def test_killed_sweep_resumes_every_point_exactly_once(tmp_path, weights_file):
 
 
 def test_four_devices_give_the_same_numbers(tmp_path, weights_file):
+    # one device, one point per call, against four devices with four points per call:
+    # neither the device count nor the chunking changes a number
     text = _spec_text(weights_file, "chip = [0, 1, 2, 3, 4]")
     path = _write(tmp_path / "s.toml", text)
     one = sweep.run(sweep.load_spec(path), tmp_path / "one", progress=False, points_per_device=1, log=None)
@@ -222,14 +222,14 @@ def test_endurance_time_and_card_parameter_axes(tmp_path, weights_file):
     assert len({r["correct"] for r in rows if r["endurance_cycles"] == 1.0}) == 4
 
 
-def test_cli_sweep_trains_resumes_and_plots(tmp_path, capsys):
+def test_cli_sweep_resumes_and_plots(tmp_path, capsys, weights_file):
+    # (training inside a sweep runs in notebooks/d_adc_endurance_sweep)
     path = _write(
         tmp_path / "s.toml",
         f"""
 name = "cli"
 [base]
 hidden = [{HIDDEN}]
-epochs = 1
 tile_rows = 32
 tile_cols = 32
 test_samples = 64
@@ -239,16 +239,17 @@ dac_bits = [0, 4]
 """,
     )
     out = tmp_path / "run"
-    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--plot", str(tmp_path / "s.png")]) == 0
-    assert (out / sweep.WEIGHTS).exists() and (tmp_path / "s.png").stat().st_size > 10_000
+    args = ["sweep", str(path), "--out", str(out), "--no-progress", "--weights", str(weights_file)]
+    assert main([*args, "--plot", str(tmp_path / "s.png")]) == 0
+    assert (tmp_path / "s.png").stat().st_size > 10_000
     meta = json.loads((out / sweep.META).read_text())
-    assert meta["training"]["source"] == "trained" and len(meta["training"]["loss"]) == 1
+    assert meta["training"] == {"source": str(weights_file)}
     rows = sweep.read_results(out)  # two groups (binary drivers, a 4-bit DAC), each vmapped over adc_bits
     assert [(r["adc_bits"], r["dac_bits"]) for r in rows] == [(4, 0), (4, 4), (8, 0), (8, 4)]
     before = (out / sweep.RESULTS).read_text()
-    assert main(["sweep", str(path), "--out", str(out), "--no-progress"]) == 2
+    assert main(args) == 2
     assert "--resume" in capsys.readouterr().err
-    assert main(["sweep", str(path), "--out", str(out), "--no-progress", "--resume"]) == 0  # nothing left to run
+    assert main([*args, "--resume"]) == 0  # nothing left to run
     assert (out / sweep.RESULTS).read_text() == before
     assert main(["plot", str(out)]) == 0 and (out / "sweep.png").exists()
     assert main(["plot", str(out), "--out", str(tmp_path / "x.txt")]) == 2

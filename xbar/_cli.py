@@ -7,6 +7,7 @@
     xbar train --out DIR [--data digits|mnist] [--mnist DIR] [--device CARD|ideal] [--resume] ...
     xbar sweep SPEC --out DIR [--resume] [--plot PATH]
     xbar plot DIR [--out PATH]
+    xbar bench [--parts train,circuit] [--runs N] [--json PATH]
 
 Bad input exits with code 2 and a one-line reason.
 """
@@ -96,6 +97,21 @@ def _build_parser() -> argparse.ArgumentParser:
     from ._sweep_cli import add_parsers
 
     add_parsers(sub, _positive_int)
+    b = sub.add_parser(
+        "bench",
+        help="measure this machine: the HIL training step vs plain JAX, the circuit solve vs scipy",
+        description=(
+            "train: one surrogate-gradient step of a 784-256-10 LIF network (T=25, batch 128) with rram_hfox "
+            "crossbars in the loop (128x128 tiles, 8-bit ADCs, every effect) vs the same step with plain weight "
+            "matrices, timed round-robin in one process (ratio = median of per-round ratios). circuit: "
+            "xbar.circuit.solve of a 256x256 array with 2 ohm wires and 64 inputs vs scipy's sparse direct solve. "
+            "The bench/ scripts of the source tree measure more (bench/RESULTS.md)."
+        ),
+    )
+    b.add_argument("--parts", default="train,circuit", help="comma-separated: train, circuit (default both)")
+    b.add_argument("--runs", type=_positive_int, default=10, help="timed rounds of the training steps (default 10)")
+    b.add_argument("--size", type=_positive_int, default=256, help="circuit array size n (n x n; default 256)")
+    b.add_argument("--json", metavar="PATH", default=None, help="write the figures as JSON to PATH")
     return p
 
 
@@ -161,6 +177,22 @@ def _cmd_devices_plot(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    from ._bench import PARTS, run_bench
+    from ._io import write_json_atomic
+
+    parts = [x for x in args.parts.split(",") if x]
+    bad = [x for x in parts if x not in PARTS]
+    if bad or not parts:
+        msg = f"--parts: expected names from {', '.join(PARTS)}, got {args.parts!r}"
+        print(f"xbar bench: error: {msg}", file=sys.stderr)
+        return 2
+    result = run_bench(parts, runs=args.runs, size=args.size)
+    if args.json:
+        print(f"wrote {write_json_atomic(args.json, result)}")
+    return 0
+
+
 def main(argv=None) -> int:
     try:
         return _main(argv)
@@ -180,6 +212,8 @@ def _main(argv) -> int:
         from ._train_cli import run
 
         return run(args)
+    if args.command == "bench":
+        return _cmd_bench(args)
     if args.command == "sweep":
         from ._sweep_cli import run_sweep
 

@@ -33,6 +33,9 @@ def add_parsers(sub, positive_int) -> None:
                    help="points each device evaluates per compiled call (default 1 on CPU, 16 on GPU)")  # fmt: skip
     s.add_argument("--plot", metavar="PATH", default=None,
                    help="also draw the results to PATH (PNG or PDF) when done")  # fmt: skip
+    s.add_argument("--distributed", action="store_true",
+                   help="call jax.distributed.initialize() first (a multi-host cluster: SLURM, Open MPI, cloud TPU; "
+                        "start the same command on every host; process 0 writes the results)")  # fmt: skip
     s.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     p = sub.add_parser(
@@ -67,6 +70,13 @@ def run_sweep(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(spec, base={**spec.base, "weights": str(pathlib.Path(args.weights).resolve())})
     if args.plot and pathlib.Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         return _fail("sweep", f"--plot: expected a .png, .pdf or .svg file, got {args.plot!r}")
+    if args.distributed:
+        import jax
+
+        try:
+            jax.distributed.initialize()
+        except (RuntimeError, ValueError) as err:
+            return _fail("sweep", f"--distributed: jax.distributed.initialize() failed ({err})")
     try:
         run(spec, args.out, resume=args.resume, progress=not args.no_progress,
             points_per_device=args.points_per_device)  # fmt: skip
