@@ -28,6 +28,7 @@ Thread control happens before JAX is imported.
 import argparse
 import os
 import statistics
+import sys
 import time
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -37,12 +38,10 @@ p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--variants", default="plain,plain-loop,hw,hw-ident,hw-fresh,hw-noadc,hw-out")
 p.add_argument("--json", default=None)
 ARGS = p.parse_args()
-if ARGS.threads > 0:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={ARGS.threads}"
-    ).strip()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _threads import set_xla_threads  # noqa: E402
+
+set_xla_threads(ARGS.threads)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

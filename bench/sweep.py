@@ -41,13 +41,10 @@ p.add_argument("--adc", action="store_true", help="also time the ADC-bits spec s
 p.add_argument("--threads", type=int, default=0, help="CPU threads for XLA (0 = default)")
 p.add_argument("--json", default=None)
 ARGS = p.parse_args()
-if ARGS.threads > 0:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={ARGS.threads}"
-    ).strip()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _threads import set_xla_threads  # noqa: E402
+
+set_xla_threads(ARGS.threads)
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -34,6 +34,7 @@ import os
 import pathlib
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -53,12 +54,10 @@ p.add_argument(
 p.add_argument("--skip", default="", help="comma-separated parts to skip: surrogate, snntorch, stdp")
 p.add_argument("--json", default=None)
 ARGS = p.parse_args()
-if ARGS.threads > 0:
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "")
-        + f" --xla_cpu_multi_thread_eigen={'true' if ARGS.threads > 1 else 'false'}"
-        + f" intra_op_parallelism_threads={ARGS.threads}"
-    ).strip()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _threads import set_xla_threads  # noqa: E402
+
+set_xla_threads(ARGS.threads)
 
 import jax  # noqa: E402
 from _results import save_results  # noqa: E402

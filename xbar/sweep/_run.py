@@ -428,21 +428,13 @@ class _Evaluator:
             default = base[name] if name in base else self.spec.device.get(name[len("device.") :], math.nan)
             dtype = np.int32 if name in ("chip", "adc_bits") else np.float32
             vals[name] = self._global(np.asarray([p.get(name, default) for p in pad], dtype), self.split)
-        x, y = self.data.x_test, self.data.y_test
-        n = x.shape[0]
-        bs = min(base["batch_size"], n)
-        total = np.zeros(chunk, np.int64)
-        k_data = self.k_data
-        for start in range(0, n, bs):
-            xb, yb = x[start : start + bs], y[start : start + bs]
-            m = xb.shape[0]
-            valid = np.arange(bs) < m
-            if m < bs:
-                xb = np.concatenate([xb, np.zeros((bs - m, x.shape[1]), x.dtype)])
-                yb = np.concatenate([yb, np.zeros((bs - m,), y.dtype)])
-            k_data, k = jax.random.split(k_data)
+        from ..learn._train import _batch_sums
+
+        def count(xb, yb, valid, k):
             args = [self._global(np.asarray(a), self.same) for a in (xb, yb, valid)]
-            total += _gather(fn(vals, self.weights, *args, k, self.k_chips))
+            return _gather(fn(vals, self.weights, *args, k, self.k_chips)).astype(np.int64)
+
+        total = _batch_sums(self.data.x_test, self.data.y_test, base["batch_size"], self.k_data, count)
         return total[: len(points)]
 
 
