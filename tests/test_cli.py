@@ -105,6 +105,7 @@ def test_train_writes_a_summary_and_resumes(tmp_path, capsys):
     assert again["test_accuracy_chips"] == summary["test_accuracy_chips"]
 
 
+@pytest.mark.slow  # 20 s; the STDP checkpoint and resume are tested in test_learn_diehl_cook
 def test_train_stdp_mode_writes_a_summary_and_resumes(tmp_path, capsys):
     out = tmp_path / "stdp"
     # ideal weights (device weights and their checkpoints: tests/test_learn_diehl_cook.py)

@@ -338,9 +338,11 @@ def test_adc_bits_is_a_leaf_that_vmaps():
         arr = xbar.program(xbar.fabricate(spec, key=jax.random.key(0)), w, key=jax.random.key(3))
         return xbar.mvm(arr, x, key=jax.random.key(4))
 
-    swept = jax.vmap(read)(jnp.array([3, 5, 8]))
+    swept = jax.jit(jax.vmap(read))(jnp.array([3, 5, 8]))
+    one = jax.jit(read)  # a traced bit count: one compilation for every value
     for i, bits in enumerate((3, 5, 8)):
-        np.testing.assert_array_equal(swept[i], read(bits))
+        np.testing.assert_array_equal(swept[i], one(bits))
+    np.testing.assert_array_equal(swept[1], jax.jit(lambda: read(5))())  # a concrete bit count, as a constant
     assert not np.allclose(swept[0], swept[2])  # the resolution reaches the reads
     spec = xbar.CrossbarSpec(device=dev, rows=70, cols=20, adc_bits=np.int64(6))
     assert spec.adc_bits == 6 and isinstance(spec.adc_bits, int)

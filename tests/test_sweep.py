@@ -199,7 +199,8 @@ def test_four_devices_give_the_same_numbers(tmp_path, weights_file):
     text = _spec_text(weights_file, "chip = [0, 1, 2, 3, 4]")
     path = _write(tmp_path / "s.toml", text)
     one = sweep.run(sweep.load_spec(path), tmp_path / "one", progress=False, points_per_device=1, log=None)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+    env = {**os.environ, "XLA_FLAGS": flags.strip(), "JAX_PLATFORMS": "cpu"}
     cmd = [sys.executable, "-m", "xbar", "sweep", str(path), "--out", str(tmp_path / "four"), "--no-progress",
            "--points-per-device", "1"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
