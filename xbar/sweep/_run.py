@@ -74,8 +74,8 @@ def run(
     - `points_per_device`: points each device evaluates per compiled call; default 1 on
       CPUs (a CPU core is already busy with one point: vmapping more was no faster on
       the 2-core VM, `bench/RESULTS.md`) and 16 on accelerators (where one point leaves
-      the device idle between kernel launches: 16 points ran 8–19× faster per point
-      than a loop on an H100).
+      the device idle between kernel launches: 16 points per call ran 10–20× more
+      points per second than a loop of `learn.evaluate` on an H100).
     - `progress`: a progress bar with points/s and the time left; `log`: where the
       one-line messages go (``None`` for silence).
     - `on_chunk(rows)`: called after each chunk's rows are on disk.
