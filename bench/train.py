@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import pathlib
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,7 +63,7 @@ from _results import save_results  # noqa: E402
 
 import xbar  # noqa: E402
 from xbar import learn  # noqa: E402
-from xbar._bench import surrogate_step  # noqa: E402
+from xbar._bench import round_robin, surrogate_step  # noqa: E402
 
 T, B, SIZES = 25, 128, (784, 256, 10)
 SKIP = set(filter(None, ARGS.skip.split(",")))
@@ -85,32 +84,18 @@ def surrogate_variants():
 
 def run_surrogate():
     fns = surrogate_variants()
-    times = {v: [] for v in fns}
-    for f, _ in fns.values():
-        for _ in range(ARGS.warmup):
-            jax.block_until_ready(f())
-    ratios = {v: [] for v in fns}
-    for _ in range(ARGS.runs):
-        round_t = {}
-        for v, (f, _) in fns.items():
-            t0 = time.perf_counter()
-            jax.block_until_ready(f())
-            round_t[v] = time.perf_counter() - t0
-            times[v].append(round_t[v])
-        for v in fns:
-            ratios[v].append(round_t[v] / round_t["plain"])
+    timed = round_robin({v: f for v, (f, _) in fns.items()}, runs=ARGS.runs, warmup=ARGS.warmup)
     res = {}
-    for v in fns:
-        med = statistics.median(times[v])
+    for v, t in timed.items():
         res[v] = {
-            "median_ms": 1e3 * med,
-            "min_ms": 1e3 * min(times[v]),
-            "samples_per_s": B / med,
-            "ratio_to_plain": statistics.median(ratios[v]),
+            "median_ms": 1e3 * t["median_s"],
+            "min_ms": 1e3 * t["min_s"],
+            "samples_per_s": B / t["median_s"],
+            "ratio_to_plain": t["ratio"],
             "compile_s": fns[v][1],
         }
-        print(f"surrogate {v:<9} {1e3 * med:8.2f} ms/step  {B / med:8.0f} samples/s  "
-              f"{res[v]['ratio_to_plain']:.2f}x plain", flush=True)  # fmt: skip
+        print(f"surrogate {v:<9} {res[v]['median_ms']:8.2f} ms/step  {res[v]['samples_per_s']:8.0f} samples/s  "
+              f"{t['ratio']:.2f}x plain", flush=True)  # fmt: skip
     return res
 
 

@@ -16,7 +16,7 @@ def add_parsers(sub, positive_int) -> None:
         description=(
             "Evaluate a trained SNN on fabricated chips at every point of a sweep spec (a TOML file: a [base] "
             "configuration and [axes] lists; see examples/adc_sweep.toml and xbar.sweep). The network is trained "
-            "once (or loaded from base.weights); points that share ADC/DAC bits and tile shape run vmapped in one "
+            "once (or loaded from base.weights); points that share DAC bits and tile shape run vmapped in one "
             "compiled function, sharded over every JAX device (XLA_FLAGS=--xla_force_host_platform_device_count=N "
             "gives N CPU devices). Results: DIR/results.csv (one row per point, written atomically after every "
             "chunk), DIR/sweep.json (spec, versions, ideal accuracy, status), DIR/weights.npz. A killed run "

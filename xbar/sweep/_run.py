@@ -34,7 +34,9 @@ import csv
 import dataclasses
 import datetime
 import io
+import json
 import math
+import os
 import pathlib
 import time
 
@@ -173,8 +175,6 @@ def run(
 
 def _open_out(spec: SweepSpec, out: pathlib.Path, resume: bool):
     """The metadata to continue from and the finished point indices."""
-    import json
-
     meta_path, results_path = out / META, out / RESULTS
     exists = meta_path.exists() or results_path.exists()
     if exists and not resume:
@@ -235,8 +235,6 @@ def _write_rows(path: pathlib.Path, spec: SweepSpec, rows: list[dict]) -> None:
     with _atomic(path, ".csv") as tmp, open(tmp, "w") as f:
         f.write(buf.getvalue())
         f.flush()
-        import os
-
         os.fsync(f.fileno())
 
 
@@ -408,8 +406,6 @@ class _Evaluator:
         """The compiled evaluation of `group`; shared by every run in this process with
         the same base, card overrides, swept card parameters, sizes and devices (so a
         resumed or repeated sweep does not compile again)."""
-        import json
-
         spec = self.spec
         key = json.dumps([spec.base, spec.device, self.device_axes, group, list(self.sizes),
                           [str(d) for d in self.mesh.devices.flat]], sort_keys=True)  # fmt: skip
