@@ -8,7 +8,7 @@ The pipeline::
     y     = xbar.mvm(array, x, key=k3, t=3600.0)  # drift, read noise, DAC/ADC
 
 Subpackages: `devices` (cell physics and cards), `circuit` (the array), `periphery`
-(DAC/ADC), `snn` (neurons, surrogates, encoders, layers), `learn` (training and
+(DAC/ADC), `energy` (energy and latency), `snn` (neurons, surrogates, encoders, layers), `learn` (training and
 evaluation), `data` (datasets), `plot` (figures).
 """
 
@@ -18,6 +18,7 @@ from importlib.metadata import version as _version
 from . import circuit as circuit
 from . import data as data
 from . import devices as devices
+from . import energy as energy
 from . import learn as learn
 from . import periphery as periphery
 from . import snn as snn
