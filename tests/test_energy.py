@@ -245,3 +245,26 @@ def test_errors():
         energy.latency([spec], num_steps=0)
     with pytest.raises(TypeError, match="specs: expected a CrossbarSpec"):
         energy.latency(["x"], num_steps=3)
+
+
+def test_plot_energy_breakdown():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from xbar.plot import plot_energy_breakdown
+
+    spec = xbar.CrossbarSpec(device=RRAM, rows=16, cols=6, dac_bits=None)
+    arr = _programmed(spec, np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32))
+    x_seq = (jax.random.uniform(jax.random.key(1), (5, 4, 16)) < 0.4).astype(jnp.float32)
+    reps = {m: energy.inference_energy(_net(1), [arr], x_seq, key=jax.random.key(3), model=mod)[0]
+            for m, mod in (("default", energy.EnergyModel()), ("isaac", energy.EnergyModel.isaac()))}  # fmt: skip
+    ax = plot_energy_breakdown(reps, unit="pJ")
+    heights = {}
+    for bar in ax.patches:
+        heights[bar.get_x()] = heights.get(bar.get_x(), 0.0) + bar.get_height()
+    want = sorted(float(r.total) * 1e12 for r in reps.values())
+    np.testing.assert_allclose(sorted(heights.values()), want, rtol=1e-5)
+    with pytest.raises(ValueError, match="unit: expected one of"):
+        plot_energy_breakdown(reps, unit="kJ")
+    with pytest.raises(TypeError, match="reports: expected a non-empty dict"):
+        plot_energy_breakdown([])

@@ -4,6 +4,8 @@ from ._devices import device_figure as device_figure
 from ._devices import plot_endurance as plot_endurance
 from ._devices import plot_pulse_response as plot_pulse_response
 from ._devices import plot_retention as plot_retention
+from ._energy import plot_energy_breakdown as plot_energy_breakdown
+from ._energy import plot_error_prediction as plot_error_prediction
 from ._learn import plot_accuracy_over_time as plot_accuracy_over_time
 from ._plots import plot_cell_voltages as plot_cell_voltages
 from ._plots import plot_conductance_histogram as plot_conductance_histogram
