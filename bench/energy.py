@@ -69,7 +69,7 @@ def main() -> int:
 
     results = {"macs_per_inference": macs, "cards": {}}
     print(f"{'card':<12} {'model':<8} {'total nJ':>9} {'array':>7} {'dac':>7} {'adc':>7} {'neuron':>7} {'spike':>7} "
-          f"{'ADC %':>6} {'fJ/MAC':>7} {'conv':>7} {'acc':>6}")  # fmt: skip
+          f"{'ADC %':>6} {'fJ/MAC':>7} {'conv':>7} {'lat us':>7} {'acc':>6}")  # fmt: skip
     for card in ARGS.cards.split(","):
         dev = xbar.devices.load(card)
         specs = [
@@ -90,15 +90,13 @@ def main() -> int:
             print(
                 f"{card:<12} {name:<8} {s['total_J'] * 1e9:9.2f} {s['array_J'] * 1e9:7.3f} {s['dac_J'] * 1e9:7.3f} "
                 f"{s['adc_J'] * 1e9:7.3f} {s['neuron_J'] * 1e9:7.3f} {s['spike_J'] * 1e9:7.3f} "
-                f"{100 * s['adc_share']:6.1f} {s['fJ_per_mac']:7.1f} {s['conversions']:7.0f} {acc:6.1%}"
+                f"{100 * s['adc_share']:6.1f} {s['fJ_per_mac']:7.1f} {s['conversions']:7.0f} "
+                f"{s['latency_s'] * 1e6:7.2f} {acc:6.1%}"
             )
         t_acc, ratio = paired_ratio(ARGS.runs, account, (arrays, x_seq, k_read), plain, (arrays, x_seq, k_read))
         row["accounting_s"], row["accounting_vs_run"] = t_acc, ratio
         print(f"{card:<12} accounting (both models) {t_acc * 1e3:.1f} ms for {ARGS.n} images, {ratio:.2f}x the run")
         results["cards"][card] = row
-    lat = energy.latency(specs, num_steps=T)
-    results["latency_s"] = {k: float(v) for k, v in lat.items()}
-    print(f"latency per inference (rram card's t_read, 8 columns per ADC): {float(lat['total']) * 1e6:.3f} us")
     if ARGS.json:
         save_results(ARGS.json, results, **vars(ARGS))
     return 0
