@@ -51,6 +51,7 @@ from ..circuit._crossbar import (
     _delta_g,
     _physical_tiles,
     _to_tiles,
+    check_inputs,
     conductances,
     fabricate,
     mvm,
@@ -111,15 +112,6 @@ def _check_spec_weights(spec, weights):
     if not jnp.issubdtype(w.dtype, jnp.floating):
         raise TypeError(f"weights: expected a floating-point array, got dtype {w.dtype}")
     return w
-
-
-def _check_x(spec, x):
-    x = jnp.asarray(x)
-    if x.ndim < 1 or x.shape[-1] != spec.rows:
-        raise ValueError(f"x: expected shape (..., rows) with rows = {spec.rows}, got {x.shape}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
-    return x
 
 
 def _targets(spec: CrossbarSpec, w):
@@ -184,7 +176,7 @@ def mvm_error(spec: CrossbarSpec, weights, x, *, t=0.0) -> ErrorPrediction:
     `weights`, `x` and the spec's and card's physical parameters.
     """
     w = _check_spec_weights(spec, weights)
-    x = _check_x(spec, x)
+    x = check_inputs(spec, x)
     if spec.circuit != "ideal":
         raise ValueError(
             f"spec.circuit: mvm_error predicts the ideal-circuit read; expected 'ideal', got {spec.circuit!r} "
@@ -281,7 +273,7 @@ def ir_drop_error(spec: CrossbarSpec, weights, x, *, order: int = 1) -> IRDropPr
     ε ≲ 0.1 (the relative error of the prediction is about ε), second order to ε ≈ 0.3.
     """
     w = _check_spec_weights(spec, weights)
-    x = _check_x(spec, x)
+    x = check_inputs(spec, x)
     if order not in (1, 2):
         raise ValueError(f"order: expected 1 or 2, got {order!r}")
     ideal_eff = Effects.ideal()

@@ -313,6 +313,16 @@ def _check_array(array, name: str = "array", need_programmed: bool = True) -> Cr
     return array.spec
 
 
+def check_inputs(spec: CrossbarSpec, x):
+    """Inputs ``(..., rows)`` for a read of `spec`, as a floating-point array."""
+    x = jnp.asarray(x)
+    if x.ndim < 1 or x.shape[-1] != spec.rows:
+        raise ValueError(f"x: expected shape (..., rows) with rows = {spec.rows}, got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
 def program(array: CrossbarArray, weights, *, key) -> CrossbarArray:
     """Write a weight matrix ``(rows, cols)`` into a fabricated array.
 
@@ -450,11 +460,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
     **Returns:** outputs of shape ``(..., cols)`` in weight units.
     """
     spec = _check_array(array)
-    x = jnp.asarray(x)
-    if x.ndim < 1 or x.shape[-1] != spec.rows:
-        raise ValueError(f"x: expected shape (..., rows) with rows = {spec.rows}, got {x.shape}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
+    x = check_inputs(spec, x)
     eff, dev = spec.effects, spec.device
     noisy = eff.read_noise
     if noisy and key is None:

@@ -66,6 +66,7 @@ from ..circuit._crossbar import (
     _check_array,
     _circuit_kwargs,
     _physical_tiles,
+    check_inputs,
     conductances,
 )
 from ..circuit._solve import solve as circuit_solve
@@ -226,11 +227,7 @@ def read_energy(array: CrossbarArray, x, *, t=0.0):
     time `t` (read noise averages out). Differentiable in `x` and in the programmed
     weights."""
     spec = _check_array(array)
-    x = jnp.asarray(x)
-    if x.ndim < 1 or x.shape[-1] != spec.rows:
-        raise ValueError(f"x: expected shape (..., rows) with rows = {spec.rows}, got {x.shape}")
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        x = x.astype(jnp.result_type(float))
+    x = check_inputs(spec, x)
     batch = x.shape[:-1]
     u = _drive_levels(spec, x.reshape(-1, spec.rows))
     dev = spec.device
@@ -285,8 +282,7 @@ def _layer_energy(spec: CrossbarSpec, array, h_in, h_out, model: EnergyModel, t)
         active = jax.lax.stop_gradient((h_in != 0).astype(h_in.dtype))
         drives = jnp.sum(active)
         e_dac = model.e_drive * 2.0 ** (spec.dac_bits - 1) * drives
-    n_r, n_c = spec.tile_grid
-    _, tc = spec.tile_shape
+    n_r, _ = spec.tile_grid
     outputs = spec.cols  # one conversion per column output per row tile (padding unread)
     if model.gate_idle_tiles:
         tiles_read = jnp.sum(_tile_activity(spec, active))
