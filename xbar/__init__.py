@@ -24,6 +24,7 @@ from . import periphery as periphery
 from . import snn as snn
 from ._effects import EFFECT_NAMES as EFFECT_NAMES
 from ._effects import Effects as Effects
+from ._memory import keep_freed_memory as keep_freed_memory
 from .circuit import CrossbarArray as CrossbarArray
 from .circuit import CrossbarSpec as CrossbarSpec
 from .circuit import conductances as conductances

@@ -39,6 +39,7 @@ def surrogate_step(name: str, *, sizes=SIZES, num_steps: int = T, batch: int = B
     from xbar import learn, snn
     from xbar.learn._train import _fabricate_all, _make_loss
 
+    xbar.keep_freed_memory()  # as learn.train does (xbar._memory)
     effects = {"hw-ideal": xbar.Effects.ideal(), "hw-adc": xbar.Effects.only("adc"),
                "hw-noadc": xbar.Effects().without("adc")}  # fmt: skip
     if name not in ("plain", "hw", "hw-fresh", *effects):

@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from ._memory import keep_freed_memory
+
 __all__ = ["main"]
 
 
@@ -204,6 +206,7 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    keep_freed_memory()
     if args.command == "demo":
         return _cmd_demo(args)
     if args.command == "devices":

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._memory import keep_freed_memory
 from ..circuit._crossbar import CrossbarSpec, fabricate, program
 from ..snn._encoders import latency, rate
 from ..snn._layers import Network
@@ -277,6 +278,7 @@ def train(
     opt = optax.adam(learning_rate(config, config.epochs * n_batches))
     opt_state = opt.init(weights)
     loss_fn = _make_loss(net, config, hardware)
+    keep_freed_memory()  # every step reuses the last one's temporaries (xbar._memory)
 
     @jax.jit
     def step(weights, opt_state, chips, xb, yb, key):
@@ -393,6 +395,7 @@ def evaluate(
 
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
+    keep_freed_memory()
 
     def count(xb, yb, valid, k):
         return _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)
