@@ -14,7 +14,8 @@ Both converters are uniform mid-tread quantizers:
 
 Gradients pass by a straight-through estimator named by ``ste``:
 
-* ``"clipped"`` (default): derivative 1 inside the range, 0 where the input clips.
+* ``"clipped"`` (default): derivative 1 inside the range (its ends included), 0 where
+  the input clips.
 * ``"identity"``: derivative 1 everywhere (rounding and clipping both ignored).
 """
 
@@ -57,11 +58,14 @@ def quantize(x, *, step, lo, hi, ste: str = "clipped"):
     ``step``, ``lo`` and ``hi`` may be arrays broadcastable with ``x``.
     """
     _check_ste(ste)
+    inv = 1.0 / step  # one division, not one per element
     if ste == "identity":
-        q = jnp.clip(jnp.round(x / step) * step, lo, hi)
+        q = jnp.clip(jnp.round(x * inv) * step, lo, hi)
         return x + jax.lax.stop_gradient(q - x)
-    xc = jnp.clip(x, lo, hi)  # derivative 0 outside [lo, hi]
-    return ste_round(xc / step) * step
+    # derivative 1 on [lo, hi], 0 outside: a mask (jnp.clip's gradient splits ties
+    # between min and max with two divisions per element)
+    xc = jnp.where(x > hi, hi, jnp.where(x < lo, lo, x))
+    return ste_round(xc * inv) * step
 
 
 def dac(x, *, bits: int, x_max=1.0, signed: bool = False, ste: str = "clipped"):
