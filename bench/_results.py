@@ -6,8 +6,6 @@ import os
 import platform
 import sys
 
-from xbar._io import write_json_atomic
-
 
 def best_of(runs, f, *args) -> float:
     """Seconds of the fastest of `runs` calls ``f(*args)`` (JAX results waited for),
@@ -58,6 +56,8 @@ def save_results(path, results, **extra) -> None:
         return
     import jax  # after the caller has set its XLA flags
 
+    from xbar._io import write_json_atomic
+
     env = {
         "python": sys.version.split()[0],
         "jax": jax.__version__,
@@ -73,25 +73,18 @@ def save_results(path, results, **extra) -> None:
 
 
 def keep_freed_memory() -> bool:
-    """Ask glibc's malloc to keep freed memory in the process instead of returning it to
-    the OS, so the large temporaries of every run are not page-faulted in afresh (at
-    256 × 256 × 64 a circuit solve otherwise takes ~33,000 page faults per call, ~40 ms):
-    ``mallopt`` with ``M_MMAP_MAX = 0`` (no blocks served by ``mmap``, which are unmapped
-    when freed), ``M_ARENA_MAX = 1`` (one heap for all threads: thread arenas shrink
-    when freed) and ``M_TRIM_THRESHOLD`` at its maximum (the heap is never trimmed).
-    Call it before the libraries start their threads. It applies to the whole process —
-    xbar and its baseline alike. Returns whether it took effect (False where there is no
-    glibc)."""
-    import ctypes
-    import ctypes.util
+    """Keep freed memory in the process for xbar and its baseline alike, so the large
+    temporaries of every run are not page-faulted in afresh (at 256 × 256 × 64 a circuit
+    solve otherwise takes ~33,000 page faults per call, ~40 ms): `xbar.keep_freed_memory`
+    (glibc ``mallopt``: no ``mmap`` blocks, the heap kept) with one arena for every
+    thread (thread arenas shrink when freed). Call it before JAX starts its threads: it
+    loads xbar's ``_memory.py`` by path, without importing xbar (whose import starts
+    JAX). Returns whether it took effect (False where there is no glibc)."""
+    import importlib.util
 
-    name = ctypes.util.find_library("c")
-    if not name or platform.system() != "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        m_trim_threshold, m_mmap_max, m_arena_max = -1, -4, -8
-        settings = ((m_arena_max, 1), (m_mmap_max, 0), (m_trim_threshold, 2**31 - 1))
-        return all(libc.mallopt(option, value) == 1 for option, value in settings)
-    except (OSError, AttributeError):
-        return False
+    package = importlib.util.find_spec("xbar")
+    path = os.path.join(package.submodule_search_locations[0], "_memory.py")
+    spec = importlib.util.spec_from_file_location("_xbar_memory", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.keep_freed_memory(arenas=1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,9 +43,10 @@ from _results import best_of, keep_freed_memory, save_results  # noqa: E402
 
 # before jax starts its threads
 KEPT = False if ARGS.system_malloc else keep_freed_memory()
-if ARGS.threads:
-    flags = f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={ARGS.threads}"
-    os.environ["XLA_FLAGS"] = os.environ.get("XLA_FLAGS", "") + flags
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _threads import set_xla_threads  # noqa: E402
+
+set_xla_threads(ARGS.threads)
 
 import jax  # noqa: E402
 

@@ -30,16 +30,22 @@ __all__ = ["keep_freed_memory"]
 
 _M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 _M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
 _KEEP_BYTES = 1 << 30
 
 
 @functools.cache
-def keep_freed_memory() -> bool:
+def keep_freed_memory(*, arenas: int | None = None) -> bool:
     """Make the C library keep freed host memory for reuse (module docstring).
 
+    `arenas`: also cap glibc's malloc arenas (``M_ARENA_MAX``; 1 = one heap for every
+    thread). Only effective before the threads that allocate are started, so only for
+    scripts that call it before importing JAX (the `bench/` scripts load this file
+    directly for that); xbar itself leaves the arenas alone.
+
     Returns True if the settings were applied (Linux with glibc, and
-    ``XBAR_KEEP_FREED_MEMORY`` is not ``0``), else False. Applied once per process;
-    later calls return the first answer."""
+    ``XBAR_KEEP_FREED_MEMORY`` is not ``0``), else False. Applied once per process and
+    argument; later calls return the first answer."""
     if os.environ.get("XBAR_KEEP_FREED_MEMORY", "1").strip() == "0" or not sys.platform.startswith("linux"):
         return False
     try:
@@ -51,4 +57,7 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES) == 1
+    settings = [(_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, _KEEP_BYTES)]
+    if arenas is not None:
+        settings.append((_M_ARENA_MAX, int(arenas)))
+    return all(mallopt(option, value) == 1 for option, value in settings)
