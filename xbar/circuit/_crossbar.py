@@ -33,7 +33,7 @@ from .. import _random as _rnd
 from .._effects import Effects
 from .._tree import as_float_leaf, is_concrete, pytree_dataclass, static_field
 from ..devices._models import Device, after_programming
-from ..periphery._quant import STE_NAMES, adc, check_bits, dac
+from ..periphery._quant import STE_NAMES, adc_grid, check_bits, dac, quantize
 from ._expansion import transfer_expansion
 from ._selectors import SELECTORS
 from ._solve import ACCESS_TYPES, transfer_matrix
@@ -538,6 +538,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         # several times slower on CPU).
         # currents in units of v_read: I = v_read·(u @ ΔG); the ADC full scale likewise
         full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight / in_scale
+        grid = adc_grid(bits=spec.adc_bits, full_scale=full_scale, dtype=x2.dtype)
         cur = None
         for r in range(n_r):
             used = min(tr, spec.rows - r * tr)  # rows of this tile that carry inputs
@@ -546,7 +547,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
             if out_var is not None:
                 std = jnp.sqrt((u_r**2) @ out_var[r, :used])
                 c_r = c_r + std * _rnd.normal(jax.random.fold_in(k_out, r), c_r.shape, c_r.dtype)
-            c_r = adc(c_r, bits=spec.adc_bits, full_scale=full_scale, ste=spec.adc_ste)
+            c_r = quantize(c_r, step=grid[0], lo=grid[1], hi=grid[2], ste=spec.adc_ste)
             cur = c_r if cur is None else cur + c_r
     else:
         u = drive(x2)

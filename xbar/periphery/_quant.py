@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from .._tree import is_concrete
 
-__all__ = ["ste_round", "quantize", "dac", "adc", "STE_NAMES"]
+__all__ = ["ste_round", "quantize", "dac", "adc", "adc_grid", "STE_NAMES"]
 
 STE_NAMES = ("clipped", "identity")
 
@@ -80,14 +80,21 @@ def dac(x, *, bits: int, x_max=1.0, signed: bool = False, ste: str = "clipped"):
     return quantize(u, step=1.0 / n, lo=0.0, hi=1.0, ste=ste)
 
 
-def adc(i, *, bits, full_scale, ste: str = "clipped"):
-    """Digitize a signed value on ``[-full_scale, full_scale]`` with ``2**bits - 1`` codes.
-
-    `bits` may be traced (an array leaf, e.g. swept under `vmap`): it changes no shape."""
+def adc_grid(*, bits, full_scale, dtype):
+    """``(step, lo, hi)`` of the ADC: code step and the lowest and highest grid points
+    (``∓(2**(bits-1) - 1)·step``, i.e. ``∓full_scale`` up to rounding)."""
     if is_concrete(bits):
         check_bits(bits, "adc_bits", minimum=2)
         n = 2 ** (bits - 1) - 1
     else:
-        n = jnp.exp2(jnp.asarray(bits, i.dtype) - 1.0) - 1.0
+        n = jnp.exp2(jnp.asarray(bits, dtype) - 1.0) - 1.0
     step = full_scale / n
-    return quantize(i, step=step, lo=-n * step, hi=n * step, ste=ste)
+    return step, -n * step, n * step
+
+
+def adc(i, *, bits, full_scale, ste: str = "clipped"):
+    """Digitize a signed value on ``[-full_scale, full_scale]`` with ``2**bits - 1`` codes.
+
+    `bits` may be traced (an array leaf, e.g. swept under `vmap`): it changes no shape."""
+    step, lo, hi = adc_grid(bits=bits, full_scale=full_scale, dtype=i.dtype)
+    return quantize(i, step=step, lo=lo, hi=hi, ste=ste)
