@@ -454,3 +454,22 @@ def test_checkpoint_resume_equals_an_uninterrupted_run(problem, net, w0, specs, 
         learn.train(net, w0, x, y, checkpoint=ck, resume=True, **other)
     with pytest.raises(ValueError, match="resume: expected a checkpoint path"):
         learn.train(net, w0, x, y, resume=True, **kw)
+
+
+def test_skip_if_not_finite_zeroes_the_update_and_materializes_it_on_cpu():
+    """A non-finite loss gives a zero update (train then stops with FloatingPointError,
+    the weights as they were); on CPU the gradients pass through a conditional, so XLA
+    computes them into one buffer instead of once per consumer (Adam's two moments)."""
+    from xbar.learn._train import _skip_if_not_finite
+
+    grads = [jnp.arange(6.0).reshape(2, 3), jnp.ones(4)]
+    f = jax.jit(_skip_if_not_finite)
+    for got, want in zip(f(grads, jnp.float32(0.5)), grads):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    for loss in (jnp.nan, jnp.inf):
+        for got in f(grads, jnp.float32(loss)):
+            np.testing.assert_array_equal(np.asarray(got), 0.0)
+    batched = jax.vmap(_skip_if_not_finite)([jnp.ones((2, 3))], jnp.array([1.0, jnp.nan]))
+    np.testing.assert_array_equal(np.asarray(batched[0]), [[1.0] * 3, [0.0] * 3])
+    if jax.default_backend() == "cpu":
+        assert "conditional(" in f.lower(grads, jnp.float32(0.5)).compile().as_text()

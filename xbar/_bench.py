@@ -37,7 +37,7 @@ def surrogate_step(name: str, *, sizes=SIZES, num_steps: int = T, batch: int = B
 
     import xbar
     from xbar import learn, snn
-    from xbar.learn._train import _fabricate_all, _make_loss
+    from xbar.learn._train import _fabricate_all, _make_loss, _skip_if_not_finite
 
     xbar.keep_freed_memory()  # as learn.train does (xbar._memory)
     effects = {"hw-ideal": xbar.Effects.ideal(), "hw-adc": xbar.Effects.only("adc"),
@@ -65,6 +65,8 @@ def surrogate_step(name: str, *, sizes=SIZES, num_steps: int = T, batch: int = B
         if fresh:
             chips = _fabricate_all(specs, k_chip)
         (loss, _), g = jax.value_and_grad(loss_fn, has_aux=True)(ws, chips, x, y, k)
+        if hardware:
+            g = _skip_if_not_finite(g, loss)  # as learn.train's step
         up, o = opt.update(g, o, ws)
         return optax.apply_updates(ws, up), o, loss
 

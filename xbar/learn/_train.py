@@ -211,6 +211,28 @@ def _batch_sums(x, y, batch_size, k_data, count):
     return total
 
 
+def _skip_if_not_finite(grads, loss):
+    """`grads`, or zeros when `loss` is not finite (`train` then stops with a
+    `FloatingPointError`, the weights left as they were before that step).
+
+    On CPU through `jax.lax.cond`, whose result is a buffer of its own: XLA's CPU
+    fusion otherwise recomputes the whole elementwise gradient chain through
+    programming (write noise, d2d windows, the mapping: ~160 operations per weight)
+    inside each of Adam's two moment updates, which cost the hardware-in-the-loop step
+    ~10 % (`bench/RESULTS.md`). Elsewhere an elementwise select."""
+
+    def zeros(g):
+        return jax.tree_util.tree_map(jnp.zeros_like, g)
+
+    def select(g, ok):
+        return jax.tree_util.tree_map(lambda a: jnp.where(ok, a, jnp.zeros_like(a)), g)
+
+    ok = jnp.isfinite(loss)
+    return jax.lax.platform_dependent(
+        grads, ok, cpu=lambda g, ok: jax.lax.cond(ok, lambda g: g, zeros, g), default=select
+    )
+
+
 def hardware_forward(net: Network, weights, chips, x_seq, *, key, t=0.0):
     """Program `weights` into `chips` (fresh write noise) and run `net` on them."""
     k_prog, k_read = jax.random.split(key)
@@ -286,6 +308,8 @@ def train(
         if hardware and config.resample_chips:
             chips = _fabricate_all(specs, k_chip)
         (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights, chips, xb, yb, k_loss)
+        if hardware:
+            grads = _skip_if_not_finite(grads, loss)
         updates, opt_state = opt.update(grads, opt_state, weights)
         return optax.apply_updates(weights, updates), opt_state, loss, acc
 
