@@ -7,8 +7,8 @@ import pytest
 NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_the_five_notebooks_are_there():
-    assert [p.stem[0] for p in NOTEBOOKS] == ["a", "b", "c", "d", "e"]
+def test_the_six_notebooks_are_there():
+    assert [p.stem[0] for p in NOTEBOOKS] == ["a", "b", "c", "d", "e", "f"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
