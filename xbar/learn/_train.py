@@ -213,7 +213,7 @@ def _batch_sums(x, y, batch_size, k_data, count):
 
 def _skip_if_not_finite(grads, loss):
     """`grads`, or zeros when `loss` is not finite (`train` then stops with a
-    `FloatingPointError`, the weights left as they were before that step).
+    `FloatingPointError` at the end of the epoch, its weights still finite).
 
     On CPU through `jax.lax.cond`, whose result is a buffer of its own: XLA's CPU
     fusion otherwise recomputes the whole elementwise gradient chain through
@@ -278,7 +278,8 @@ def train(
     Each epoch visits the data in a fresh random order in full batches (a last partial
     batch is dropped, so every step compiles once). Returns ``(weights, history)`` where
     history has per-epoch mean loss and accuracy. Raises `FloatingPointError` if the loss
-    or the weights stop being finite.
+    or the weights stop being finite (with hardware in the loop, a step whose loss is not
+    finite contributes a zero gradient, so the weights stay finite).
 
     `checkpoint`: a file path; after every epoch the weights, the optimizer state, the
     random state and the history are written there atomically (NumPy ``.npz``, no
