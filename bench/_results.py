@@ -87,4 +87,4 @@ def keep_freed_memory() -> bool:
     spec = importlib.util.spec_from_file_location("_xbar_memory", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.keep_freed_memory(arenas=1)
+    return module.keep_freed_memory()

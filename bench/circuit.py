@@ -41,8 +41,10 @@ P.add_argument("--system-malloc", action="store_true", help="do not keep freed m
 ARGS = P.parse_args()
 from _results import best_of, keep_freed_memory, save_results  # noqa: E402
 
-# before jax starts its threads
-KEPT = False if ARGS.system_malloc else keep_freed_memory()
+# before jax starts its threads (importing xbar would apply it too; --system-malloc opts out of both)
+if ARGS.system_malloc:
+    os.environ["XBAR_KEEP_FREED_MEMORY"] = "0"
+KEPT = keep_freed_memory()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _threads import set_xla_threads  # noqa: E402
 

@@ -143,7 +143,6 @@ def build_variant(variant, x, y):
 
 
 def main():
-    xbar.keep_freed_memory()  # as learn.train does: no fresh pages for every step's temporaries
     x, y = inputs(jax.random.key(3))
     variants = ARGS.variants.split(",")
     fns, compile_s, times = {}, {}, {}

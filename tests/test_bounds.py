@@ -76,22 +76,24 @@ def test_mvm_error_matches_monte_carlo(card, rows, cols, tile, bits, density, t)
     assert float(jnp.min(pred.adc_dither)) > 0.5  # inside the rounding model's range
 
 
-CLIP_CASES = [(0.03, 0.5, 1), (0.05, 0.5, 2), (0.02, 0.3, 3)]  # ADC range, spike density, seed
+# ADC range, spike density, seed, rows (64-row tiles: one tile, or two whose clipping adds up)
+CLIP_CASES = [(0.03, 0.5, 1, 64), (0.05, 0.5, 2, 64), (0.02, 0.3, 3, 64), (0.03, 0.5, 4, 128)]
 
 
 def test_adc_clipping_moments_and_their_validity_limit():
     """Narrow ADC ranges that clip often. The clipped-Gaussian moments match Monte Carlo
     (within 10 % of the predicted std) for every output whose row tiles clip with
-    probability below 0.6 — the validity limit the docstring states — and stop matching
-    where clipping is near certain (P > 0.9): there the error is the constant clip level
-    but for the rare chips whose partial sum escapes it, a tail the Gaussian model of the
-    sum underestimates (stuck cells make it heavier), while the predicted std goes to 0."""
+    probability below 0.6 (outputs of one and of two row tiles) — the validity limit the
+    docstring states — and stop matching where one tile's clipping is near certain
+    (P > 0.9): there the error is the constant clip level but for the rare chips whose
+    partial sum escapes it, a tail the Gaussian model of the sum underestimates (stuck
+    cells make it heavier), while the predicted std goes to 0."""
     dev = xbar.devices.load("rram_hfox")
     inside, beyond = [], []
-    for adc_range, density, seed in CLIP_CASES:
-        spec = xbar.CrossbarSpec(device=dev, rows=64, cols=16, tile_rows=64, tile_cols=16, dac_bits=None,
+    for adc_range, density, seed, rows in CLIP_CASES:
+        spec = xbar.CrossbarSpec(device=dev, rows=rows, cols=16, tile_rows=64, tile_cols=16, dac_bits=None,
                                  adc_range=adc_range)  # fmt: skip
-        w, x = _weights(64, 16, seed=seed), _spikes(2, 64, density, seed=seed)
+        w, x = _weights(rows, 16, seed=seed), _spikes(2, rows, density, seed=seed)
         pred = bounds.mvm_error(spec, w, x)
         err = np.asarray(_monte_carlo(spec, w, x, 0.0, 1, N_CHIPS), np.float64)
         std = np.sqrt(np.asarray(pred.var, np.float64))
@@ -99,11 +101,12 @@ def test_adc_clipping_moments_and_their_validity_limit():
         d_std = np.abs(err.std(0) / std - 1.0)
         p = np.asarray(pred.clip_probability).max(axis=-2)
         inside += list(zip(p[p < 0.6], d_mean[p < 0.6], d_std[p < 0.6]))
-        beyond += list(d_std[p > 0.9])
+        if rows == 64:  # one tile per output (with two, the other tile's noise can carry the spread)
+            beyond += list(d_std[(p > 0.9) & (std > 0)])  # a certain clip predicts std 0: no ratio
     p_in = np.array([r[0] for r in inside])
     assert p_in.max() > 0.5 and np.sum(p_in > 0.2) >= 10  # the range really is tested up to the limit
     assert max(r[1] for r in inside) < 0.1 and max(r[2] for r in inside) < 0.1
-    assert len(beyond) >= 3 and min(beyond) > 0.2  # past the limit the model understates the spread
+    assert len(beyond) >= 3 and np.all(np.array(beyond) > 0.2)  # past the limit the model understates the spread
 
 
 def test_adc_clip_probability_matches_the_analog_partial_sums():

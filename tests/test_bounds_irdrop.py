@@ -36,6 +36,7 @@ def test_first_order_matches_the_exact_solve_inside_its_validity_range(x64, rows
 
 @pytest.mark.parametrize("rgn2", [0.3, 1.0])
 def test_validity_limit_first_order_overstates_the_drop_beyond(x64, rgn2):
+    """Beyond ε ≈ 0.1 the first order misses by more than 10 %; the drivers count in ε."""
     rows = cols = 32
     r = _r_for(rgn2, rows, cols)
     pred = np.asarray(bounds.ir_drop_uniform(rows, cols, g=G, r_row=r).relative)
@@ -49,7 +50,8 @@ def test_driver_sense_and_unequal_wires(x64):
     wires = dict(r_row=0.5, r_col=2.0, r_source=30.0, r_sense=10.0)
     pred = bounds.ir_drop_uniform(rows, cols, g=G, **wires)
     exact = _exact_relative(rows, cols, **wires)
-    small = float(pred.rgn2) + G * (30.0 * cols + 10.0 * rows)
+    small = float(pred.epsilon)
+    np.testing.assert_allclose(small, float(pred.rgn2) + G * (30.0 * cols + 10.0 * rows), rtol=1e-12)
     assert small < 0.05
     np.testing.assert_allclose(np.asarray(pred.relative), exact, rtol=1.5 * small)
 
@@ -77,9 +79,21 @@ def test_jit_vmap_and_gradient(x64):
         (dict(rows=4, cols=4, g=G, r_row=-1.0), "r_row: expected a value >= 0, got -1.0"),
         (dict(rows=4, cols=4, g=-G, r_row=1.0), "g: expected a value >= 0"),
         (dict(rows=4, cols=4, g=G, r_row=1.0, r_sense="x"), "r_sense: expected a real number"),
+        (dict(rows=4, cols=4, g=G, r_row=np.ones(4)), r"r_row: expected a scalar \(vmap over several .*\(4,\)"),
     ],
 )
 def test_errors(kwargs, match):
     rows, cols = kwargs.pop("rows"), kwargs.pop("cols")
     with pytest.raises((ValueError, TypeError), match=match):
         bounds.ir_drop_uniform(rows, cols, **kwargs)
+
+
+def test_driver_resistance_counts_in_the_validity_parameter(x64):
+    """A large driver resistance with thin wires: r·G·N² alone looks safe, ε does not, and
+    the first order is indeed off by more than 10 % there."""
+    rows = cols = 32
+    wires = dict(r_row=0.01, r_col=0.01, r_source=2000.0)
+    pred = bounds.ir_drop_uniform(rows, cols, g=G, **wires)
+    assert float(pred.rgn2) < 0.01 and float(pred.epsilon) > 0.5
+    exact = _exact_relative(rows, cols, **wires)
+    assert np.max(np.abs(np.asarray(pred.relative) - exact) / np.abs(exact)) > 0.1

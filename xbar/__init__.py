@@ -15,6 +15,11 @@ evaluation), `data` (datasets), `plot` (figures).
 from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
 from importlib.metadata import version as _version
 
+from ._memory import keep_freed_memory as keep_freed_memory
+from ._memory import release_freed_memory as release_freed_memory
+
+keep_freed_memory()  # before JAX starts its threads: see xbar/_memory.py (XBAR_KEEP_FREED_MEMORY=0 opts out)
+
 from . import circuit as circuit
 from . import data as data
 from . import devices as devices
@@ -24,7 +29,6 @@ from . import periphery as periphery
 from . import snn as snn
 from ._effects import EFFECT_NAMES as EFFECT_NAMES
 from ._effects import Effects as Effects
-from ._memory import keep_freed_memory as keep_freed_memory
 from .circuit import CrossbarArray as CrossbarArray
 from .circuit import CrossbarSpec as CrossbarSpec
 from .circuit import conductances as conductances

@@ -39,7 +39,6 @@ def surrogate_step(name: str, *, sizes=SIZES, num_steps: int = T, batch: int = B
     from xbar import learn, snn
     from xbar.learn._train import _fabricate_all, _make_loss, _skip_if_not_finite
 
-    xbar.keep_freed_memory()  # as learn.train does (xbar._memory)
     effects = {"hw-ideal": xbar.Effects.ideal(), "hw-adc": xbar.Effects.only("adc"),
                "hw-noadc": xbar.Effects().without("adc")}  # fmt: skip
     if name not in ("plain", "hw", "hw-fresh", *effects):

@@ -18,8 +18,6 @@ import argparse
 import os
 import sys
 
-from ._memory import keep_freed_memory
-
 __all__ = ["main"]
 
 
@@ -206,7 +204,6 @@ def main(argv=None) -> int:
 def _main(argv) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
-    keep_freed_memory()
     if args.command == "demo":
         return _cmd_demo(args)
     if args.command == "devices":

@@ -16,11 +16,11 @@ currents: row segment ``k`` carries ``(cols − k)·g·v``, column segment ``k``
 largest at the far column ``j = cols − 1``, where for a square ``n × n`` array with one
 wire resistance ``r`` it is ``−r·g·(n+1)(5n+1)/6 ≈ −(5/6)·r·g·n²``; the mean over the
 columns is ``−r·g·(n+1)(2n+1)/3 ≈ −(2/3)·r·g·n²``. Validity is measured by
-``r·g·n² = g·(r_row·cols² + r_col·rows²)/2`` (`rgn2`; the drivers' and sense
-resistances add ``g·(r_source·cols + r_sense·rows)``): the first-order error is within
-10 % of the exact solve's while `rgn2` ≲ 0.1 and overstates the drop beyond (the exact
-currents fall, and with them the drops that cause them; `tests/test_bounds_irdrop.py`
-checks both against `xbar.circuit.solve`).
+``ε = r·g·n² + g·(r_source·cols + r_sense·rows)`` with ``r·g·n² = g·(r_row·cols² +
+r_col·rows²)/2`` (`rgn2`, the wires alone; `epsilon` adds the drivers and the sense
+resistances): the first-order error is within 10 % of the exact solve's while ε ≲ 0.1
+and overstates the drop beyond (the exact currents fall, and with them the drops that
+cause them; `tests/test_bounds_irdrop.py` checks both against `xbar.circuit.solve`).
 """
 
 from __future__ import annotations
@@ -37,13 +37,15 @@ __all__ = ["UniformIRDrop", "ir_drop_uniform"]
 class UniformIRDrop:
     """`relative`: first-order relative error of each column current ``(cols,)``
     (negative: less current than ideal); `worst`: its largest magnitude (the far
-    column); `mean`: the mean over the columns; `rgn2`: the validity parameter
-    ``g·(r_row·cols² + r_col·rows²)/2`` (first order within 10 % of exact while ≲ 0.1)."""
+    column); `mean`: the mean over the columns; `rgn2`: ``g·(r_row·cols² +
+    r_col·rows²)/2``, the wires' part of `epsilon`, the validity parameter (first order
+    within 10 % of exact while ≲ 0.1) that adds ``g·(r_source·cols + r_sense·rows)``."""
 
     relative: jnp.ndarray
     worst: jnp.ndarray
     mean: jnp.ndarray
     rgn2: jnp.ndarray
+    epsilon: jnp.ndarray
 
 
 def _positive_int(name, value) -> int:
@@ -63,6 +65,8 @@ def ir_drop_uniform(rows: int, cols: int, *, g, r_row, r_col=None, r_source=0.0,
     values = {}
     for name, v in (("g", g), ("r_row", r_row), ("r_col", r_col), ("r_source", r_source), ("r_sense", r_sense)):
         v = as_float_leaf(v, name)
+        if jnp.ndim(v) != 0:
+            raise ValueError(f"{name}: expected a scalar (vmap over several values), got shape {jnp.shape(v)}")
         if is_concrete(v) and not np.all(np.asarray(v) >= 0):
             raise ValueError(f"{name}: expected a value >= 0, got {v}")
         values[name] = v
@@ -71,9 +75,11 @@ def ir_drop_uniform(rows: int, cols: int, *, g, r_row, r_col=None, r_source=0.0,
     along_row = r_row * ((j + 1.0) * cols - 0.5 * j * (j + 1.0)) + r_source * cols
     along_col = r_col * (rows + 1.0) * (2.0 * rows + 1.0) / 6.0 + r_sense * rows
     rel = -g * (along_row + along_col)
+    rgn2 = 0.5 * g * (r_row * cols**2 + r_col * rows**2)
     return UniformIRDrop(
         relative=rel,
         worst=jnp.max(jnp.abs(rel)),
         mean=jnp.mean(rel),
-        rgn2=0.5 * g * (r_row * cols**2 + r_col * rows**2),
+        rgn2=rgn2,
+        epsilon=rgn2 + g * (r_source * cols + r_sense * rows),
     )

@@ -496,10 +496,7 @@ def diehl_cook_train(
         raise ValueError(f"state: expected a DiehlCookState with w of shape {(net.n_input, net.n_neurons)}, got {got}")
     if resume and checkpoint is None:
         raise ValueError("resume: expected a checkpoint path to resume from, got checkpoint=None")
-    from .._memory import keep_freed_memory
     from ._train import _progress
-
-    keep_freed_memory()
 
     fn = _train_chunk(net, effects)
     n = x.shape[0]

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._memory import keep_freed_memory
 from ._train import _batch_sums, _check_data, _check_specs, _fabricate_all, _program_all, encode, predict
 
 __all__ = ["TimeEvaluation", "evaluate_over_time", "DEFAULT_TIMES"]
@@ -124,7 +123,6 @@ def evaluate_over_time(
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
     t_arr = jnp.asarray(t, dtype=jnp.result_type(float))
-    keep_freed_memory()
 
     def count(xb, yb, valid, k):
         args = (net, weights, specs, chip_keys, xb, yb, valid, k, t_arr)

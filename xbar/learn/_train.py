@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._memory import keep_freed_memory
 from ..circuit._crossbar import CrossbarSpec, fabricate, program
 from ..snn._encoders import latency, rate
 from ..snn._layers import Network
@@ -301,7 +300,6 @@ def train(
     opt = optax.adam(learning_rate(config, config.epochs * n_batches))
     opt_state = opt.init(weights)
     loss_fn = _make_loss(net, config, hardware)
-    keep_freed_memory()  # every step reuses the last one's temporaries (xbar._memory)
 
     @jax.jit
     def step(weights, opt_state, chips, xb, yb, key):
@@ -343,7 +341,7 @@ def train(
             bar.close()
             raise FloatingPointError(
                 f"train: non-finite values in epoch {len(history['loss'])} (mean loss "
-                f"{history['loss'][-1]}, learning rate {config.lr}); the weights are no longer usable"
+                f"{history['loss'][-1]}, learning rate {config.lr}); the last weights may not be usable"
             )
         bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['acc'][-1]:.3f}")
         if checkpoint is not None:
@@ -420,7 +418,6 @@ def evaluate(
 
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
-    keep_freed_memory()
 
     def count(xb, yb, valid, k):
         return _correct_counts(net, weights, specs, chip_keys, xb, yb, valid, k, t, num_steps, encoder)

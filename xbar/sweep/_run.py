@@ -45,7 +45,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import _atomic, write_json_atomic
-from .._memory import keep_freed_memory
 from ._spec import GROUP_AXES, SWEEP_AXES, SweepSpec, load_spec
 
 __all__ = ["run", "read_results", "SweepError", "RESULTS", "META", "WEIGHTS"]
@@ -88,7 +87,6 @@ def run(
     log = log or (lambda *a, **k: None)
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    keep_freed_memory()
     if points_per_device is None:
         points_per_device = 1 if jax.default_backend() == "cpu" else 16
     if isinstance(points_per_device, bool) or not isinstance(points_per_device, int) or points_per_device < 1:
