@@ -14,10 +14,12 @@ time in 10,000–16,000 page faults per step (at batch 512, 62,000 faults and a 
 `keep_freed_memory` turns that off for the process with glibc's ``mallopt``: no ``mmap``
 for large blocks, one arena (the main heap) for every thread, and up to 1 GiB free at
 the top of the heap kept rather than trimmed — so each step reuses the previous step's
-pages. `import xbar` calls it, before JAX starts its threads. The cost: freed memory
+pages. `import xbar` calls it, before JAX starts its threads. The costs: freed memory
 stays with the process for reuse, so its footprint stays at its peak until it exits or
-calls `release_freed_memory`; and every thread allocates from one heap (XLA allocates
-large blocks, rarely, so its lock is not contended). Set ``XBAR_KEEP_FREED_MEMORY=0``
+calls `release_freed_memory`; and every thread allocates from one heap, which XLA's
+compiler threads contend for: compiling the HIL training step took 2.9 s instead of 2.5 s
+(`xbar demo`, mostly compilation, 29 s instead of 25 s), while every step of a long
+run is faster (the MNIST HIL training of the README, 29 s instead of 55 s). Set ``XBAR_KEEP_FREED_MEMORY=0``
 before importing xbar to leave the C library's defaults alone. Outside Linux with glibc
 both functions do nothing; with another allocator preloaded (jemalloc, tcmalloc) the
 settings reach glibc's unused heap and change nothing.
