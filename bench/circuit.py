@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 P = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -45,7 +44,6 @@ from _results import best_of, keep_freed_memory, save_results  # noqa: E402
 if ARGS.system_malloc:
     os.environ["XBAR_KEEP_FREED_MEMORY"] = "0"
 KEPT = keep_freed_memory()
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _threads import set_xla_threads  # noqa: E402
 
 set_xla_threads(ARGS.threads)

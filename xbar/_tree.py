@@ -79,3 +79,11 @@ def as_float_leaf(value: Any, name: str) -> Any:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return jax.numpy.asarray(value, dtype=jax.dtypes.canonicalize_dtype(float))
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """`value` as an int if it is a positive integer (Python or NumPy), else a ValueError
+    naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)

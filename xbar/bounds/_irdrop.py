@@ -28,7 +28,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .._tree import as_float_leaf, is_concrete, pytree_dataclass
+from .._tree import as_float_leaf, check_positive_int, is_concrete, pytree_dataclass
 
 __all__ = ["UniformIRDrop", "ir_drop_uniform"]
 
@@ -48,10 +48,13 @@ class UniformIRDrop:
     epsilon: jnp.ndarray
 
 
-def _positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
+def _scalar_at_least_zero(name, value):
+    value = as_float_leaf(value, name)
+    if jnp.ndim(value) != 0:
+        raise ValueError(f"{name}: expected a scalar (vmap over several values), got shape {jnp.shape(value)}")
+    if is_concrete(value) and not np.all(np.asarray(value) >= 0):
+        raise ValueError(f"{name}: expected a value >= 0, got {value}")
+    return value
 
 
 def ir_drop_uniform(rows: int, cols: int, *, g, r_row, r_col=None, r_source=0.0, r_sense=0.0) -> UniformIRDrop:
@@ -59,18 +62,13 @@ def ir_drop_uniform(rows: int, cols: int, *, g, r_row, r_col=None, r_source=0.0,
     [S] with every row driven (module docstring). Resistances in ohms per cell pitch;
     `r_col` defaults to `r_row`. Differentiable and `vmap`-able in every resistance and
     in `g`."""
-    rows = _positive_int("rows", rows)
-    cols = _positive_int("cols", cols)
+    rows = check_positive_int("rows", rows)
+    cols = check_positive_int("cols", cols)
     r_col = r_row if r_col is None else r_col
-    values = {}
-    for name, v in (("g", g), ("r_row", r_row), ("r_col", r_col), ("r_source", r_source), ("r_sense", r_sense)):
-        v = as_float_leaf(v, name)
-        if jnp.ndim(v) != 0:
-            raise ValueError(f"{name}: expected a scalar (vmap over several values), got shape {jnp.shape(v)}")
-        if is_concrete(v) and not np.all(np.asarray(v) >= 0):
-            raise ValueError(f"{name}: expected a value >= 0, got {v}")
-        values[name] = v
-    g, r_row, r_col, r_source, r_sense = (values[k] for k in ("g", "r_row", "r_col", "r_source", "r_sense"))
+    names = ("g", "r_row", "r_col", "r_source", "r_sense")
+    g, r_row, r_col, r_source, r_sense = (
+        _scalar_at_least_zero(n, v) for n, v in zip(names, (g, r_row, r_col, r_source, r_sense))
+    )
     j = jnp.arange(cols, dtype=jnp.result_type(g, float))
     along_row = r_row * ((j + 1.0) * cols - 0.5 * j * (j + 1.0)) + r_source * cols
     along_col = r_col * (rows + 1.0) * (2.0 * rows + 1.0) / 6.0 + r_sense * rows

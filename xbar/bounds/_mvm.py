@@ -63,7 +63,7 @@ from ..circuit._crossbar import (
     program,
 )
 from ..circuit._expansion import expansion_epsilon
-from ..periphery._quant import dac
+from ..periphery._quant import adc_grid, dac
 from ._cells import cell_moments
 
 __all__ = ["ErrorPrediction", "mvm_error", "dac_error", "ir_drop_error", "IRDropPrediction"]
@@ -209,10 +209,9 @@ def mvm_error(spec: CrossbarSpec, weights, x, *, t=0.0) -> ErrorPrediction:
     c_mean = jnp.einsum("brk,rkc->brc", up, m_dg)[..., : spec.cols]  # (batch, row tiles, cols)
     c_var = jnp.einsum("brk,rkc->brc", up * up, v_dg)[..., : spec.cols]
     if eff.adc:
-        n = jnp.exp2(jnp.asarray(spec.adc_bits, c_mean.dtype) - 1.0) - 1.0
         full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight / in_scale
-        step = full_scale / n
-        q_mean, q_var, p_clip = _clipped_moments(c_mean, c_var, n * step)
+        step, _, hi = adc_grid(bits=spec.adc_bits, full_scale=full_scale, dtype=c_mean.dtype)  # as mvm reads
+        q_mean, q_var, p_clip = _clipped_moments(c_mean, c_var, hi)
         round_var = (1.0 - p_clip) * step * step / 12.0
         dither = jnp.sqrt(c_var) / step
         worst = n_r * step / 2.0

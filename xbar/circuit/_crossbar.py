@@ -540,7 +540,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
         # several times slower on CPU).
         # currents in units of v_read: I = v_read·(u @ ΔG); the ADC full scale likewise
         full_scale = spec.adc_range * spec.tile_rows * spec.window_per_weight / in_scale
-        grid = adc_grid(bits=spec.adc_bits, full_scale=full_scale, dtype=x2.dtype)
+        step, lo, hi = adc_grid(bits=spec.adc_bits, full_scale=full_scale, dtype=x2.dtype)
         cur = None
         for r in range(n_r):
             used = min(tr, spec.rows - r * tr)  # rows of this tile that carry inputs
@@ -549,7 +549,7 @@ def mvm(array: CrossbarArray, x, *, key=None, t=0.0):
             if out_var is not None:
                 std = jnp.sqrt((u_r**2) @ out_var[r, :used])
                 c_r = c_r + std * _rnd.normal(jax.random.fold_in(k_out, r), c_r.shape, c_r.dtype)
-            c_r = quantize(c_r, step=grid[0], lo=grid[1], hi=grid[2], ste=spec.adc_ste)
+            c_r = quantize(c_r, step=step, lo=lo, hi=hi, ste=spec.adc_ste)
             cur = c_r if cur is None else cur + c_r
     else:
         u = drive(x2)

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._tree import check_positive_int
 from ._train import _batch_sums, _check_data, _check_specs, _fabricate_all, _program_all, encode, predict
 
 __all__ = ["TimeEvaluation", "evaluate_over_time", "DEFAULT_TIMES"]
@@ -68,12 +69,6 @@ def _check_times(times) -> np.ndarray:
     return t
 
 
-def _check_positive_int(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)
-
-
 def evaluate_over_time(
     net,
     weights,
@@ -117,9 +112,9 @@ def evaluate_over_time(
         raise ValueError("specs: expected one CrossbarSpec per layer (time acts on programmed devices), got None")
     x, y = _check_data(weights, x, y, "x", "y")
     t = _check_times(times)
-    chips = _check_positive_int("chips", chips)
-    chip_batch = min(_check_positive_int("chip_batch", chip_batch), chips)
-    batch_size = _check_positive_int("batch_size", batch_size)
+    chips = check_positive_int("chips", chips)
+    chip_batch = min(check_positive_int("chip_batch", chip_batch), chips)
+    batch_size = check_positive_int("batch_size", batch_size)
     chip_keys = jax.random.split(key, chips + 1)
     k_data, chip_keys = chip_keys[0], chip_keys[1:]
     t_arr = jnp.asarray(t, dtype=jnp.result_type(float))
